@@ -1,0 +1,45 @@
+# Every target sets itself up: a fresh clone needs nothing but python3 (and, for tests and
+# benchmarks, the PostgreSQL/Redis servers this machine runs; scripts/ensure-services.sh
+# starts them when they are down).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export DAGSTER_HOME ?= $(CURDIR)/.slo-engine/dagster
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: venv demo test lint typecheck pytest bench services clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+services:
+	bash scripts/ensure-services.sh
+
+demo: venv
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/slo-engine demo
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+pytest: venv services
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+bench: venv services
+	$(BIN)/python benchmarks/graph_store.py $(BENCH_ARGS)
+
+clean:
+	rm -rf .slo-engine .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,164 @@
+"""`slo-engine`: the one command line for the store, the synthetic fleet, the graph and the API."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from config.settings import get_settings
+
+app = typer.Typer(help="SLO Recommendation Engine", no_args_is_help=True)
+db_app = typer.Typer(help="Operational store schema.", no_args_is_help=True)
+fleet_app = typer.Typer(
+    help="Synthetic fleets for demos, tests and benchmarks.", no_args_is_help=True
+)
+graph_app = typer.Typer(help="The service dependency graph.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(fleet_app, name="fleet")
+app.add_typer(graph_app, name="graph")
+
+console = Console()
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply the Alembic migrations to SLO_DATABASE_URL."""
+    from store.migrate import upgrade
+
+    url = get_settings().database_url
+    upgrade(url, revision)
+    console.print(f"[green]store migrated to {revision}[/green] ({_redacted(url)})")
+
+
+@fleet_app.command("generate")
+def fleet_generate(
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("out/fleet"),
+    services: Annotated[int, typer.Option(min=10, help="Number of services.")] = 200,
+    seed: Annotated[int, typer.Option(help="Same seed, same fleet.")] = 42,
+    edges_per_service: Annotated[float, typer.Option(min=1.0)] = 3.0,
+    cycles: Annotated[int, typer.Option(min=0, help="Deliberate circular dependencies.")] = 3,
+    source: Annotated[str, typer.Option(help="Discovery source of graph.json.")] = "manual",
+) -> None:
+    """Write graph.json (the POST /services/dependencies body) for a synthetic fleet."""
+    from analytics.fleet_topology import generate_topology
+
+    topology = generate_topology(
+        services, seed=seed, edges_per_service=edges_per_service, cycles=cycles
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    payload = topology.to_payload(source=source, timestamp=datetime.now(UTC))
+    (out / "graph.json").write_text(json.dumps(payload), encoding="utf-8")
+    console.print(
+        f"[green]wrote {out / 'graph.json'}[/green]: {len(topology.nodes)} services, "
+        f"{len(topology.edges)} edges, {len(topology.cycles)} deliberate cycles"
+    )
+
+
+@graph_app.command("ingest")
+def graph_ingest(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
+    """Ingest a graph file with the same validation and merge as the POST endpoint."""
+    from serving.problems import field_path
+    from serving.schemas import DependencyGraphIn
+    from store.engine import make_engine
+    from store.graph_ingest import ingest_graph
+
+    settings = get_settings()
+    try:
+        payload = DependencyGraphIn.model_validate_json(file.read_bytes())
+    except ValidationError as exc:
+        for error in exc.errors()[:20]:
+            console.print(f"[red]{field_path(error['loc'])}[/red]: {error['msg']}")
+        raise typer.Exit(code=2) from None
+    duplicates = payload.duplicate_errors()
+    if duplicates:
+        for error in duplicates[:20]:
+            console.print(f"[red]{error['field']}[/red]: {error['message']}")
+        raise typer.Exit(code=2)
+    engine = make_engine(settings.database_url)
+    try:
+        result = ingest_graph(
+            engine,
+            payload.to_submission(),
+            stale_after=timedelta(hours=settings.stale_edge_hours),
+        )
+    finally:
+        engine.dispose()
+    table = Table(
+        title=f"ingestion {result.ingestion_id} ({result.status}, {result.duration_ms} ms)"
+    )
+    table.add_column("count")
+    table.add_column("value", justify="right")
+    for name, value in vars(result.counts).items():
+        table.add_row(name, str(value))
+    console.print(table)
+    for warning in result.warnings:
+        console.print(f"[yellow]warning[/yellow] {warning['message']}")
+
+
+@app.command("serve")
+def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the API with uvicorn."""
+    import uvicorn
+
+    from serving.main import create_app
+
+    uvicorn.run(create_app(), host=host, port=port)
+
+
+@app.command("demo")
+def demo(
+    out: Annotated[Path, typer.Option(help="Where the demo fleet is written.")] = Path(
+        ".slo-engine/demo"
+    ),
+    services: int = 200,
+    seed: int = 42,
+) -> None:
+    """The embedded end-to-end run: migrate the store, generate a fleet, ingest it, query it."""
+    from store.dependency_traversal import dependency_subgraph
+    from store.engine import make_engine
+
+    settings = get_settings()
+    console.rule("1. operational store")
+    db_upgrade()
+    console.rule("2. synthetic fleet")
+    fleet_generate(
+        out=out, services=services, seed=seed, edges_per_service=3.0, cycles=3, source="manual"
+    )
+    console.rule("3. graph ingestion")
+    graph_ingest(out / "graph.json")
+    console.rule("4. dependency query")
+    graph = json.loads((out / "graph.json").read_text(encoding="utf-8"))
+    gateway = next(
+        n["service_id"]
+        for n in graph["nodes"]
+        if n["metadata"].get("service_type") == "api_gateway"
+    )
+    engine = make_engine(settings.database_url)
+    try:
+        sub = dependency_subgraph(engine, gateway, direction="downstream", depth=3)
+    finally:
+        engine.dispose()
+    console.print(
+        f"{gateway}: {len(sub.nodes) - 1} services within 3 hops downstream, "
+        f"{len(sub.edges)} edges, truncated={sub.truncated}"
+    )
+    console.print(
+        "[green]demo complete[/green]: run `slo-engine serve` and open http://127.0.0.1:8000/docs"
+    )
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,47 @@
+"""Runtime settings, read only from `SLO_*` environment variables (never from secret files)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_HOME = Path(".slo-engine")
+
+
+class Settings(BaseSettings):
+    """One place for every knob, so the CLI, the API and the pipelines agree on them."""
+
+    model_config = SettingsConfigDict(env_prefix="SLO_", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite:///{DEFAULT_HOME / 'slo-engine.db'}",
+        description="Operational store: a SQLite file by default, postgresql://… in production.",
+    )
+    warehouse_path: Path = Field(
+        default=DEFAULT_HOME / "warehouse",
+        description="Root folder of the Parquet warehouse (one file per asset partition).",
+    )
+    stale_edge_hours: float = Field(
+        default=168.0,
+        gt=0,
+        description="Edges not observed within this window are marked stale (never deleted).",
+    )
+    max_body_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        gt=0,
+        description="Largest accepted request body; larger ones get a 413 problem.",
+    )
+    traversal_max_depth: int = Field(default=10, ge=1, le=50)
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    redis_url: str | None = None
+    log_level: str = "INFO"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Cached so that every request does not re-read the environment."""
+    return Settings()

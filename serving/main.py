@@ -1,0 +1,49 @@
+"""The FastAPI application: `create_app()` wires settings, the store engine and the routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from config.settings import Settings, get_settings
+from serving.body_limit import BodySizeLimitMiddleware
+from serving.problems import install_problem_handlers
+from serving.routes import circular_dependencies, dependencies, health, ingestions, services
+from serving.version import app_version
+from store.engine import make_engine
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.engine = make_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
+        try:
+            yield
+        finally:
+            app.state.engine.dispose()
+
+    app = FastAPI(
+        title="SLO Recommendation Engine",
+        version=app_version(),
+        description=(
+            "Dependency-aware SLO recommendations for microservice fleets. Errors are RFC 7807 "
+            "`application/problem+json`."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_problem_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    for module in (health, dependencies, ingestions, services, circular_dependencies):
+        app.include_router(module.router, prefix=API_PREFIX)
+    return app

@@ -1,0 +1,43 @@
+"""Circular-dependency alerts and their triage by an SRE."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from fastapi import APIRouter
+
+from serving.deps import EngineDep
+from serving.problems import NotFoundProblem
+from serving.schemas import (
+    CircularDependencyListOut,
+    CircularDependencyOut,
+    CircularDependencyUpdate,
+)
+from store.cycle_alerts import AlertNotFoundError, list_alerts, update_alert
+
+router = APIRouter(tags=["dependencies"])
+
+
+@router.get("/circular-dependencies", response_model=CircularDependencyListOut)
+def get_circular_dependencies(
+    engine: EngineDep, status: Literal["open", "acknowledged", "resolved"] | None = None
+) -> CircularDependencyListOut:
+    return CircularDependencyListOut.model_validate({"items": list_alerts(engine, status)})
+
+
+@router.patch("/circular-dependencies/{alert_id}", response_model=CircularDependencyOut)
+def patch_circular_dependency(
+    alert_id: uuid.UUID, change: CircularDependencyUpdate, engine: EngineDep
+) -> CircularDependencyOut:
+    try:
+        document = update_alert(
+            engine,
+            alert_id,
+            status=change.status,
+            actor=change.actor,
+            notes=change.resolution_notes,
+        )
+    except AlertNotFoundError:
+        raise NotFoundProblem(f"No circular-dependency alert with ID '{alert_id}'.") from None
+    return CircularDependencyOut.model_validate(document)

@@ -1,0 +1,84 @@
+"""Graph ingestion and dependency subgraph queries (TRD FR-1)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, status
+
+from serving.deps import EngineDep, SettingsDep
+from serving.problems import ServiceNotFoundProblem, ValidationProblem, describe_errors
+from serving.schemas import SERVICE_ID_PATTERN, DependencyGraphIn, IngestionOut, SubgraphOut
+from store.dependency_traversal import ServiceNotFoundError, dependency_subgraph
+from store.graph_ingest import ingest_graph
+
+router = APIRouter(tags=["dependencies"])
+
+ServiceIdPath = Annotated[str, Path(min_length=1, max_length=255, pattern=SERVICE_ID_PATTERN)]
+
+
+@router.post(
+    "/services/dependencies",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=IngestionOut,
+    summary="Bulk upsert of the dependency graph (partial submissions merge)",
+)
+def post_dependencies(
+    payload: DependencyGraphIn, engine: EngineDep, settings: SettingsDep
+) -> IngestionOut:
+    errors = payload.duplicate_errors()
+    if errors:
+        raise ValidationProblem(describe_errors(errors), errors=errors)
+    result = ingest_graph(
+        engine,
+        payload.to_submission(),
+        stale_after=timedelta(hours=settings.stale_edge_hours),
+    )
+    return IngestionOut.model_validate(result.as_document())
+
+
+@router.get(
+    "/services/{service_id}/dependencies",
+    response_model=SubgraphOut,
+    summary="Dependency subgraph around one service",
+)
+def get_dependencies(
+    service_id: ServiceIdPath,
+    engine: EngineDep,
+    direction: Literal["upstream", "downstream", "both"] = "both",
+    depth: Annotated[int, Query(ge=1, le=10)] = 3,
+    include_external: bool = True,
+    include_stale: bool = False,
+) -> SubgraphOut:
+    try:
+        graph = dependency_subgraph(
+            engine,
+            service_id,
+            direction=direction,
+            depth=depth,
+            include_external=include_external,
+            include_stale=include_stale,
+        )
+    except ServiceNotFoundError:
+        raise ServiceNotFoundProblem(
+            f"Service with ID '{service_id}' is not registered. Ingest it with "
+            "POST /api/v1/services/dependencies or check GET /api/v1/services."
+        ) from None
+    warnings = []
+    if graph.truncated:
+        warnings.append(
+            f"Traversal truncated at depth {depth}: more services lie further "
+            + ("out; raise `depth` (max 10)." if depth < 10 else "out than the maximum depth.")
+        )
+    return SubgraphOut(
+        service_id=graph.service_id,
+        direction=graph.direction,
+        depth=graph.depth,
+        truncated=graph.truncated,
+        node_count=len(graph.nodes),
+        edge_count=len(graph.edges),
+        nodes=graph.nodes,
+        edges=graph.edges,
+        warnings=warnings,
+    )

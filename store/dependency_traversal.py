@@ -1,0 +1,165 @@
+"""Dependency subgraph around one service, walked in SQL (recursive CTE in sql/)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from analytics.edge_merge import EDGE_ATTRIBUTES, EdgeObservation, effective_edges
+from store.sql_files import load_sql
+from store.tables import service_dependencies, services
+
+Direction = Literal["upstream", "downstream", "both"]
+
+#: (near, far) edge columns per walk direction; the only values substituted into the SQL.
+_WALK_COLUMNS: Mapping[str, tuple[str, str]] = {
+    "downstream": ("source_service_id", "target_service_id"),
+    "upstream": ("target_service_id", "source_service_id"),
+}
+
+
+class ServiceNotFoundError(LookupError):
+    def __init__(self, service_id: str) -> None:
+        super().__init__(service_id)
+        self.service_id = service_id
+
+
+@dataclass
+class Subgraph:
+    service_id: str
+    direction: Direction
+    depth: int
+    truncated: bool
+    nodes: list[dict[str, Any]]
+    edges: list[dict[str, Any]]
+
+
+def _reach(
+    conn: Connection, service_id: str, walk: str, depth: int, include_stale: bool
+) -> dict[uuid.UUID, int]:
+    near, far = _WALK_COLUMNS[walk]
+    query = sa.text(load_sql("dependency_reach").format(near=near, far=far)).columns(
+        sa.column("service_pk", sa.Uuid()), sa.column("depth", sa.Integer())
+    )
+    rows = conn.execute(
+        query, {"service_id": service_id, "max_depth": depth, "include_stale": include_stale}
+    )
+    return {row.service_pk: row.depth for row in rows}
+
+
+def dependency_subgraph(
+    engine: Engine,
+    service_id: str,
+    *,
+    direction: Direction = "both",
+    depth: int = 3,
+    include_external: bool = True,
+    include_stale: bool = False,
+) -> Subgraph:
+    """Nodes within `depth` hops and the edges that connect them along the walk.
+
+    Edges are merged across discovery sources (effective attributes, combined confidence).
+    The walk goes one hop further than asked to learn whether the answer was truncated.
+    """
+    walks = ["downstream", "upstream"] if direction == "both" else [direction]
+    with engine.connect() as conn:
+        root = conn.execute(
+            sa.select(services.c.id).where(services.c.service_id == service_id)
+        ).scalar_one_or_none()
+        if root is None:
+            raise ServiceNotFoundError(service_id)
+        reached = {walk: _reach(conn, service_id, walk, depth, include_stale) for walk in walks}
+        truncated = any(d > depth for r in reached.values() for d in r.values())
+        within = {walk: {pk: d for pk, d in r.items() if d <= depth} for walk, r in reached.items()}
+        all_pks = {pk for r in within.values() for pk in r}
+        node_rows = {
+            row.id: row
+            for row in conn.execute(sa.select(services).where(services.c.id.in_(all_pks)))
+        }
+        d = service_dependencies
+        edge_query = sa.select(d).where(
+            d.c.source_service_id.in_(all_pks), d.c.target_service_id.in_(all_pks)
+        )
+        if not include_stale:
+            edge_query = edge_query.where(d.c.is_stale.is_(False))
+        edge_rows = list(conn.execute(edge_query))
+
+    def is_external(pk: uuid.UUID) -> bool:
+        return (node_rows[pk].metadata or {}).get("service_type") == "external"
+
+    keep: set[uuid.UUID] = {
+        pk for pk in all_pks if pk == root or include_external or not is_external(pk)
+    }
+    observations: list[EdgeObservation] = []
+    for row in edge_rows:
+        src, tgt = row.source_service_id, row.target_service_id
+        if src not in keep or tgt not in keep:
+            continue
+        down, up = within.get("downstream", {}), within.get("upstream", {})
+        # An edge belongs to the walk when it leads one hop outward from a node inside it.
+        on_down = src in down and tgt in down and down[src] < depth
+        on_up = src in up and tgt in up and up[tgt] < depth
+        if not (on_down or on_up):
+            continue
+        observations.append(
+            EdgeObservation(
+                source=node_rows[src].service_id,
+                target=node_rows[tgt].service_id,
+                discovery_source=row.discovery_source,
+                attributes={a: getattr(row, a) for a in EDGE_ATTRIBUTES},
+                confidence=row.confidence_score,
+                is_stale=row.is_stale,
+            )
+        )
+    edges = [
+        {
+            "source": e.source,
+            "target": e.target,
+            **e.attributes,
+            "discovery_sources": list(e.discovery_sources),
+            "effective_source": e.effective_source,
+            "confidence": e.confidence,
+            "is_stale": e.is_stale,
+            "conflicting_attributes": sorted(c.attribute for c in e.conflicts),
+        }
+        for e in effective_edges(observations)
+    ]
+    nodes = []
+    for pk in sorted(keep, key=lambda p: (_distance(p, within), node_rows[p].service_id)):
+        row = node_rows[pk]
+        nodes.append(
+            {
+                "service_id": row.service_id,
+                "depth": _distance(pk, within),
+                "relation": _relation(pk, root, within),
+                "team": row.team,
+                "criticality": row.criticality,
+                "discovered": row.discovered,
+                "service_type": (row.metadata or {}).get("service_type"),
+                "metadata": row.metadata or {},
+            }
+        )
+    return Subgraph(
+        service_id=service_id,
+        direction=direction,
+        depth=depth,
+        truncated=truncated,
+        nodes=nodes,
+        edges=edges,
+    )
+
+
+def _distance(pk: uuid.UUID, within: Mapping[str, Mapping[uuid.UUID, int]]) -> int:
+    return min(r[pk] for r in within.values() if pk in r)
+
+
+def _relation(pk: uuid.UUID, root: uuid.UUID, within: Mapping[str, Mapping[uuid.UUID, int]]) -> str:
+    if pk == root:
+        return "self"
+    sides = [walk for walk, r in within.items() if pk in r]
+    return "both" if len(sides) == 2 else sides[0]

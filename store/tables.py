@@ -1,0 +1,228 @@
+"""Operational-store schema, shared by the application and the Alembic migrations.
+
+Enumerations are stored as VARCHAR with a CHECK constraint rather than native PostgreSQL
+enums so that one set of migrations runs unchanged on PostgreSQL and SQLite, and adding a
+value later is a constraint swap instead of an `ALTER TYPE`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+#: JSONB on PostgreSQL (indexable, compared by value), JSON text on SQLite.
+JSONDoc = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+SERVICE_CRITICALITIES = ("critical", "high", "medium", "low")
+COMMUNICATION_MODES = ("sync", "async")
+EDGE_CRITICALITIES = ("hard", "soft", "degraded")
+DISCOVERY_SOURCES = ("manual", "otel_service_graph", "kubernetes", "service_mesh")
+ALERT_STATUSES = ("open", "acknowledged", "resolved")
+INGESTION_STATUSES = ("processing", "completed", "failed")
+API_KEY_ROLES = ("sre_admin", "service_owner", "viewer")
+
+
+def _enum(name: str, values: tuple[str, ...]) -> sa.Enum:
+    return sa.Enum(*values, name=name, native_enum=False, create_constraint=True, length=32)
+
+
+def _created_at() -> sa.Column[datetime]:
+    return sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    )
+
+
+def _updated_at() -> sa.Column[datetime]:
+    return sa.Column(
+        "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    )
+
+
+services = sa.Table(
+    "services",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    sa.Column("service_id", sa.String(255), nullable=False, unique=True),
+    sa.Column("metadata", JSONDoc, nullable=False, server_default=sa.text("'{}'")),
+    sa.Column(
+        "criticality",
+        _enum("service_criticality", SERVICE_CRITICALITIES),
+        nullable=False,
+        server_default="medium",
+    ),
+    sa.Column("team", sa.String(255)),
+    sa.Column("discovered", sa.Boolean(), nullable=False, server_default=sa.false()),
+    _created_at(),
+    _updated_at(),
+    sa.Index("ix_services_team", "team"),
+    sa.Index("ix_services_criticality", "criticality"),
+    sa.Index(
+        "ix_services_discovered",
+        "discovered",
+        postgresql_where=sa.text("discovered"),
+        sqlite_where=sa.text("discovered"),
+    ),
+)
+
+service_dependencies = sa.Table(
+    "service_dependencies",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    sa.Column(
+        "source_service_id",
+        sa.Uuid(),
+        sa.ForeignKey("services.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column(
+        "target_service_id",
+        sa.Uuid(),
+        sa.ForeignKey("services.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column(
+        "communication_mode", _enum("communication_mode", COMMUNICATION_MODES), nullable=False
+    ),
+    sa.Column(
+        "criticality",
+        _enum("edge_criticality", EDGE_CRITICALITIES),
+        nullable=False,
+        server_default="hard",
+    ),
+    sa.Column("protocol", sa.String(50)),
+    sa.Column("timeout_ms", sa.Integer()),
+    sa.Column("retry_config", JSONDoc),
+    sa.Column("redundancy_group", sa.String(255)),
+    sa.Column("discovery_source", _enum("discovery_source", DISCOVERY_SOURCES), nullable=False),
+    sa.Column("confidence_score", sa.Float(), nullable=False, server_default=sa.text("1.0")),
+    sa.Column(
+        "last_observed_at",
+        sa.DateTime(timezone=True),
+        nullable=False,
+        server_default=sa.func.now(),
+    ),
+    sa.Column("is_stale", sa.Boolean(), nullable=False, server_default=sa.false()),
+    _created_at(),
+    _updated_at(),
+    sa.UniqueConstraint(
+        "source_service_id",
+        "target_service_id",
+        "discovery_source",
+        name="uq_service_dependencies_edge",
+    ),
+    sa.CheckConstraint(
+        "confidence_score >= 0.0 AND confidence_score <= 1.0", name="confidence_range"
+    ),
+    sa.CheckConstraint("source_service_id <> target_service_id", name="no_self_loop"),
+    # TRD §7.4: partial indexes serve the traversal, which only walks live edges.
+    sa.Index(
+        "idx_deps_source",
+        "source_service_id",
+        "target_service_id",
+        postgresql_where=sa.text("NOT is_stale"),
+        sqlite_where=sa.text("NOT is_stale"),
+    ),
+    sa.Index(
+        "idx_deps_target",
+        "target_service_id",
+        "source_service_id",
+        postgresql_where=sa.text("NOT is_stale"),
+        sqlite_where=sa.text("NOT is_stale"),
+    ),
+    sa.Index("ix_service_dependencies_last_observed_at", "last_observed_at"),
+    sa.Index("ix_service_dependencies_discovery_source", "discovery_source"),
+)
+
+circular_dependency_alerts = sa.Table(
+    "circular_dependency_alerts",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    sa.Column("cycle_path", JSONDoc, nullable=False),
+    sa.Column("members", JSONDoc, nullable=False),
+    # Sorted members joined: one alert per strongly connected component, whatever the order
+    # in which its cycle was walked, so a re-ingest never duplicates it.
+    sa.Column("scc_key", sa.Text(), nullable=False, unique=True),
+    sa.Column("size", sa.Integer(), nullable=False),
+    sa.Column(
+        "detected_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Column(
+        "last_seen_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Column(
+        "status", _enum("alert_status", ALERT_STATUSES), nullable=False, server_default="open"
+    ),
+    sa.Column("acknowledged_by", sa.String(255)),
+    sa.Column("acknowledged_at", sa.DateTime(timezone=True)),
+    sa.Column("resolved_by", sa.String(255)),
+    sa.Column("resolved_at", sa.DateTime(timezone=True)),
+    sa.Column("resolution_notes", sa.Text()),
+    sa.Index("ix_circular_dependency_alerts_status", "status"),
+    sa.Index("ix_circular_dependency_alerts_detected_at", "detected_at"),
+)
+
+graph_snapshots = sa.Table(
+    "graph_snapshots",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    sa.Column("taken_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("as_of", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("node_count", sa.Integer(), nullable=False),
+    sa.Column("edge_count", sa.Integer(), nullable=False),
+    sa.Column("cycle_count", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("graph_hash", sa.String(64), nullable=False),
+    sa.Column("storage_uri", sa.Text()),
+    sa.Column("producer", sa.String(64), nullable=False),
+    sa.Column("run_id", sa.String(255)),
+    sa.Index("ix_graph_snapshots_as_of", "as_of"),
+)
+
+graph_ingestions = sa.Table(
+    "graph_ingestions",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    sa.Column("source", _enum("ingestion_source", DISCOVERY_SOURCES), nullable=False),
+    sa.Column(
+        "status",
+        _enum("ingestion_status", INGESTION_STATUSES),
+        nullable=False,
+        server_default="processing",
+    ),
+    sa.Column("nodes_received", sa.Integer(), nullable=False),
+    sa.Column("edges_received", sa.Integer(), nullable=False),
+    sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("completed_at", sa.DateTime(timezone=True)),
+    sa.Column("result", JSONDoc),
+    sa.Column("error", sa.Text()),
+    sa.Index("ix_graph_ingestions_submitted_at", "submitted_at"),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    # The prefix is shown in listings and finds the row; only the bcrypt hash of the whole
+    # key is stored, so a leaked table does not leak keys.
+    sa.Column("key_prefix", sa.String(16), nullable=False, unique=True),
+    sa.Column("key_hash", sa.String(255), nullable=False),
+    sa.Column("role", _enum("api_key_role", API_KEY_ROLES), nullable=False),
+    sa.Column("team", sa.String(255)),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Column("last_used_at", sa.DateTime(timezone=True)),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+)
