@@ -1,7 +1,7 @@
 """Refuse oversized bodies before anything parses them (TRD: > 10 MB → 413).
 
-Checked on the declared Content-Length and again while streaming, so a chunked upload without
-a length cannot get past the limit either.
+Checked on the declared Content-Length, and by counting while buffering when a chunked upload
+declares none, so no body gets past the limit.
 """
 
 from __future__ import annotations
@@ -11,10 +11,6 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.problems import PROBLEM_MEDIA_TYPE, problem_body
-
-
-class _TooLargeError(Exception):
-    pass
 
 
 class BodySizeLimitMiddleware:
@@ -30,21 +26,36 @@ class BodySizeLimitMiddleware:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._reject(scope, send)
             return
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
+        if declared is not None:
+            await self.app(scope, receive, send)
+            return
+        # No declared length (chunked): buffer up to the limit before the app sees any of it,
+        # so the framework never half-parses a body that is about to be refused.
+        chunks: list[bytes] = []
+        size = 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _TooLargeError
-            return message
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._reject(scope, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _TooLargeError:
-            await self._reject(scope, send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
     async def _reject(self, scope: Scope, send: Send) -> None:
         body = json.dumps(

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from store.tables import circular_dependency_alerts as alerts
-from store.timeutil import utcnow
+from store.timeutil import as_utc, utcnow
 
 
 class AlertNotFoundError(LookupError):
@@ -23,12 +23,12 @@ def alert_document(row: Any) -> dict[str, Any]:
         "members": row.members,
         "size": row.size,
         "status": row.status,
-        "detected_at": row.detected_at,
-        "last_seen_at": row.last_seen_at,
+        "detected_at": as_utc(row.detected_at),
+        "last_seen_at": as_utc(row.last_seen_at),
         "acknowledged_by": row.acknowledged_by,
-        "acknowledged_at": row.acknowledged_at,
+        "acknowledged_at": as_utc(row.acknowledged_at) if row.acknowledged_at else None,
         "resolved_by": row.resolved_by,
-        "resolved_at": row.resolved_at,
+        "resolved_at": as_utc(row.resolved_at) if row.resolved_at else None,
         "resolution_notes": row.resolution_notes,
     }
 

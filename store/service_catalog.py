@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from store.tables import services
+from store.timeutil import as_utc
 
 
 class InvalidCursorError(ValueError):
@@ -28,7 +29,7 @@ def encode_cursor(service_id: str) -> str:
 def decode_cursor(cursor: str) -> str:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return base64.urlsafe_b64decode(padded.encode()).decode()
+        return base64.b64decode(padded.encode(), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise InvalidCursorError(cursor) from exc
 
@@ -47,8 +48,8 @@ def service_document(row: Any) -> dict[str, Any]:
         "discovered": row.discovered,
         "registration_status": "unregistered" if row.discovered else "registered",
         "metadata": row.metadata or {},
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
+        "created_at": as_utc(row.created_at),
+        "updated_at": as_utc(row.updated_at),
     }
 
 

@@ -41,7 +41,10 @@ def edge_rows(engine: Engine) -> dict[tuple[str, str, str], dict[str, Any]]:
         .join(tgt, tgt.c.id == d.c.target_service_id)
     )
     with engine.connect() as conn:
-        return {(r.src_sid, r.tgt_sid, r.discovery_source): dict(r._mapping) for r in conn.execute(query)}
+        return {
+            (r.src_sid, r.tgt_sid, r.discovery_source): dict(r._mapping)
+            for r in conn.execute(query)
+        }
 
 
 def test_unknown_services_become_discovered_placeholders(engine: Engine) -> None:

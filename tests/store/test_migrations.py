@@ -38,9 +38,7 @@ def test_constraints_reject_bad_rows(engine: Engine) -> None:
             sa.text("INSERT INTO services (id, service_id, criticality) VALUES (:id, 'a', 'high')"),
             {"id": uuid.uuid4().hex if engine.dialect.name == "sqlite" else str(uuid.uuid4())},
         )
-    bad = sa.text(
-        "INSERT INTO services (id, service_id, criticality) VALUES (:id, 'b', 'urgent')"
-    )
+    bad = sa.text("INSERT INTO services (id, service_id, criticality) VALUES (:id, 'b', 'urgent')")
     try:
         with engine.begin() as conn:
             conn.execute(bad, {"id": uuid.uuid4().hex})
