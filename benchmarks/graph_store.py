@@ -1,0 +1,192 @@
+"""Benchmark of the FR-1 graph store on PostgreSQL (or any SLO_DATABASE_URL-style URL).
+
+Claims measured (goal = ours, TRD = the requirement it tightens):
+  ingest 5,000 services / 50,000 edges       goal ≤ 5 s      (TRD: 30 s for 1,000 nodes)
+  re-ingest of the same payload               goal ≤ 5 s
+  3-hop downstream / upstream subgraph p95    goal ≤ 10 ms    (TRD: 100 ms)
+  SCC detection over the whole graph          goal ≤ 1 s      (TRD: 10 s)
+
+Prints one table; `ratio` is the TRD limit divided by the measured value (× headroom).
+Usage: python benchmarks/graph_store.py [--services 5000] [--edges-per-service 10]
+       [--samples 200] [--url postgresql://…] (default: a throw-away PostgreSQL database)
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+import psycopg
+from analytics.fleet_topology import generate_topology
+from rich.console import Console
+from rich.table import Table
+
+from analytics.edge_merge import effective_edges
+from analytics.graph_cycles import find_cycles
+from serving.schemas import DependencyGraphIn
+from store.dependency_traversal import Direction, dependency_subgraph
+from store.engine import make_engine
+from store.graph_ingest import ingest_graph, load_live_observations
+from store.migrate import upgrade
+
+ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+WEEK = timedelta(hours=168)
+
+
+@contextmanager
+def throwaway_postgres() -> Iterator[str]:
+    name = f"slo_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def run(url: str, services: int, edges_per_service: float, samples: int, seed: int) -> None:
+    console = Console()
+    upgrade(url)
+    engine = make_engine(url)
+    topology = generate_topology(services, seed=seed, edges_per_service=edges_per_service)
+    payload = topology.to_payload(source="manual")
+    rows: list[tuple[str, str, float, str, float]] = []
+
+    validated: list[DependencyGraphIn] = []
+    t_validate = timed(lambda: validated.append(DependencyGraphIn.model_validate(payload)))
+    submission = validated[0].to_submission()
+    n_edges = len(submission.edges)
+
+    t_ingest = timed(lambda: ingest_graph(engine, submission, stale_after=WEEK))
+    t_reingest = timed(lambda: ingest_graph(engine, submission, stale_after=WEEK))
+    rows.append(
+        (
+            "validate payload (pydantic)",
+            f"{services} svc / {n_edges} edges",
+            t_validate * 1000,
+            "—",
+            0.0,
+        )
+    )
+    rows.append(
+        (
+            "ingest (first)",
+            f"{services} svc / {n_edges} edges",
+            t_ingest * 1000,
+            "≤ 5 s (TRD 30 s @1k)",
+            30.0 / t_ingest,
+        )
+    )
+    rows.append(
+        (
+            "re-ingest (same payload)",
+            f"{services} svc / {n_edges} edges",
+            t_reingest * 1000,
+            "≤ 5 s",
+            30.0 / t_reingest,
+        )
+    )
+
+    rng = random.Random(seed)
+    sample = rng.sample([n["service_id"] for n in topology.nodes], min(samples, services))
+    sizes: dict[str, list[int]] = {}
+    for direction in ("downstream", "upstream"):
+        d: Direction = direction  # type: ignore[assignment]
+        latencies: list[float] = []
+        reached: list[int] = []
+        for service_id in sample:
+            start = time.perf_counter()
+            sub = dependency_subgraph(engine, service_id, direction=d, depth=3)
+            latencies.append((time.perf_counter() - start) * 1000)
+            reached.append(len(sub.nodes))
+        sizes[direction] = reached
+        p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
+        label = f"{len(sample)} services, median {statistics.median(reached):.0f} nodes"
+        rows.append((f"3-hop {direction} p50", label, p50, "—", 100.0 / p50))
+        rows.append((f"3-hop {direction} p95", label, p95, "≤ 10 ms (TRD 100 ms)", 100.0 / p95))
+
+    def detect() -> None:
+        with engine.connect() as conn:
+            edges = effective_edges(load_live_observations(conn))
+        find_cycles(
+            (e.source, e.target) for e in edges if e.attributes["communication_mode"] == "sync"
+        )
+
+    t_scc = timed(detect)
+    with engine.connect() as conn:
+        live = effective_edges(load_live_observations(conn))
+    t_scc_only = timed(
+        lambda: find_cycles(
+            (e.source, e.target) for e in live if e.attributes["communication_mode"] == "sync"
+        )
+    )
+    rows.append(
+        (
+            "SCC detection (load + merge + igraph)",
+            f"{len(live)} edges",
+            t_scc * 1000,
+            "≤ 1 s (TRD 10 s)",
+            10.0 / t_scc,
+        )
+    )
+    rows.append(
+        (
+            "SCC detection (igraph only)",
+            f"{len(live)} edges",
+            t_scc_only * 1000,
+            "—",
+            10.0 / t_scc_only,
+        )
+    )
+    engine.dispose()
+
+    table = Table(title=f"Graph store benchmark on {engine.dialect.name} ({services} services)")
+    for column, justify in (
+        ("operation", "left"),
+        ("size", "left"),
+        ("measured ms", "right"),
+        ("goal", "left"),
+        ("ratio TRD/measured", "right"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for name, size, ms, goal, ratio in rows:
+        table.add_row(name, size, f"{ms:,.1f}", goal, f"{ratio:,.1f}×" if ratio else "—")
+    console.print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--services", type=int, default=5000)
+    parser.add_argument("--edges-per-service", type=float, default=10.0)
+    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--url", default=None, help="store URL (default: throw-away PostgreSQL DB)")
+    args = parser.parse_args()
+    if args.url:
+        run(args.url, args.services, args.edges_per_service, args.samples, args.seed)
+        return
+    with throwaway_postgres() as url:
+        run(url, args.services, args.edges_per_service, args.samples, args.seed)
+
+
+if __name__ == "__main__":
+    main()
