@@ -78,8 +78,8 @@ def graph_ingest(file: Annotated[Path, typer.Argument(exists=True, dir_okay=Fals
         raise typer.Exit(code=2) from None
     duplicates = payload.duplicate_errors()
     if duplicates:
-        for error in duplicates[:20]:
-            console.print(f"[red]{error['field']}[/red]: {error['message']}")
+        for duplicate in duplicates[:20]:
+            console.print(f"[red]{duplicate['field']}[/red]: {duplicate['message']}")
         raise typer.Exit(code=2)
     engine = make_engine(settings.database_url)
     try:

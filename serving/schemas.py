@@ -182,6 +182,10 @@ class IngestionOut(BaseModel):
     warnings: list[dict[str, Any]]
     conflicts: list[dict[str, Any]]
     circular_dependencies: list[dict[str, Any]]
+    divergences: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Declared (manual/kubernetes) vs observed (OTel/mesh) call disagreements.",
+    )
     error: str | None = None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,6 +26,7 @@ from analytics.edge_merge import (
     effective_edges,
 )
 from analytics.graph_cycles import BREAK_ADVICE, DependencyCycle, find_cycles
+from analytics.graph_divergence import graph_divergences
 from store.graph_model import EdgeRecord, GraphSubmission, NodeRecord
 from store.tables import (
     circular_dependency_alerts,
@@ -33,6 +35,9 @@ from store.tables import (
     services,
 )
 from store.timeutil import as_utc, utcnow
+
+#: A response lists at most this many divergences; the warning carries the total.
+MAX_LISTED_DIVERGENCES = 200
 
 EDGE_DEFAULTS: Mapping[str, Any] = {"communication_mode": "sync", "criticality": "hard"}
 
@@ -63,6 +68,7 @@ class IngestionResult:
     warnings: list[dict[str, Any]] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     circular_dependencies: list[dict[str, Any]] = field(default_factory=list)
+    divergences: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
 
     def as_document(self) -> dict[str, Any]:
@@ -81,6 +87,7 @@ class IngestionResult:
             "warnings": self.warnings,
             "conflicts": self.conflicts,
             "circular_dependencies": self.circular_dependencies,
+            "divergences": self.divergences,
             "error": self.error,
         }
 
@@ -406,7 +413,9 @@ def load_live_observations(conn: Connection) -> list[EdgeObservation]:
 def _merge_and_detect_cycles(
     conn: Connection, touched: set[tuple[str, str]], result: IngestionResult, now: datetime
 ) -> None:
-    edges = effective_edges(load_live_observations(conn))
+    observations = load_live_observations(conn)
+    _report_divergences(observations, {source for source, _ in touched}, result)
+    edges = effective_edges(observations)
     for edge in edges:
         if (edge.source, edge.target) in touched:
             result.conflicts.extend(c.as_dict() for c in edge.conflicts)
@@ -425,6 +434,26 @@ def _merge_and_detect_cycles(
         (e.source, e.target) for e in edges if e.attributes.get("communication_mode") == "sync"
     )
     _record_cycle_alerts(conn, cycles, result, now)
+
+
+def _report_divergences(
+    observations: list[EdgeObservation], callers: set[str], result: IngestionResult
+) -> None:
+    divergences = graph_divergences(observations, callers)
+    result.divergences = [d.as_dict() for d in divergences[:MAX_LISTED_DIVERGENCES]]
+    if divergences:
+        kinds = Counter(d.kind for d in divergences)
+        result.warnings.append(
+            {
+                "code": "declared_vs_observed_divergence",
+                "message": (
+                    f"{kinds['declared_not_observed']} declared dependency(ies) are not observed "
+                    f"at runtime and {kinds['observed_not_declared']} observed call(s) are not "
+                    "declared (see `divergences`)."
+                ),
+                "total": len(divergences),
+            }
+        )
 
 
 def _record_cycle_alerts(

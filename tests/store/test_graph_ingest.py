@@ -199,3 +199,13 @@ def test_ingestion_result_is_recorded(engine: Engine) -> None:
     assert document["status"] == "completed"
     assert document["counts"]["edges_created"] == 1
     assert document["edges_received"] == 1
+
+
+def test_runtime_view_is_compared_with_the_declared_one(engine: Engine) -> None:
+    submit(engine, "manual", edges=[("api", "db", {}), ("api", "cache", {})])
+    result = submit(engine, "otel_service_graph", edges=[("api", "db", {}), ("api", "search", {})])
+    assert result.divergences == [
+        {"source": "api", "target": "cache", "kind": "declared_not_observed"},
+        {"source": "api", "target": "search", "kind": "observed_not_declared"},
+    ]
+    assert any(w["code"] == "declared_vs_observed_divergence" for w in result.warnings)
