@@ -260,6 +260,8 @@ def _upsert_services(
 
     if new_rows:
         # ON CONFLICT DO NOTHING: a concurrent ingestion may register the same service first.
+        # Sorted: concurrent ingestions then take row locks in the same order (no deadlock).
+        new_rows.sort(key=lambda r: str(r["service_id"]))
         conn.execute(_insert(conn, services).on_conflict_do_nothing(), new_rows)
     if updates:
         stmt = (
@@ -273,6 +275,7 @@ def _upsert_services(
                 updated_at=sa.bindparam("updated_at"),
             )
         )
+        updates.sort(key=lambda r: str(r["pk"]))
         conn.execute(stmt, updates)
     wanted_ids = declared | endpoints
     return {
@@ -348,6 +351,7 @@ def _upsert_edges(
             "updated_at": sa.case((changed, excluded.updated_at), else_=d.c.updated_at),
         },
     )
+    rows.sort(key=lambda r: (str(r["source_service_id"]), str(r["target_service_id"])))
     conn.execute(stmt, rows)
     return touched
 
@@ -469,8 +473,10 @@ def _record_cycle_alerts(
         path = list(cycle.path)
         if current is None:
             alert_id = uuid.uuid4()
-            conn.execute(
-                sa.insert(a).values(
+            inserted = conn.execute(
+                _insert(conn, a)
+                .on_conflict_do_nothing(index_elements=[a.c.scc_key])
+                .values(
                     id=alert_id,
                     cycle_path=path,
                     members=list(cycle.members),
@@ -481,7 +487,11 @@ def _record_cycle_alerts(
                     status="open",
                 )
             )
-            is_new, status = True, "open"
+            if inserted.rowcount == 0:  # a concurrent ingestion recorded it first
+                alert_id = conn.execute(
+                    sa.select(a.c.id).where(a.c.scc_key == cycle.key)
+                ).scalar_one()
+            is_new, status = inserted.rowcount == 1, "open"
         else:
             alert_id, is_new = current.id, False
             status = "open" if current.status == "resolved" else current.status

@@ -76,6 +76,15 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
+def pg_engine(postgres_url: str) -> Iterator[Engine]:
+    """An emptied PostgreSQL store, for behaviour that only the server dialect has."""
+    eng = make_engine(postgres_url)
+    _truncate(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
 def engine(store_url: str) -> Iterator[Engine]:
     eng = make_engine(store_url)
     yield eng

@@ -209,3 +209,31 @@ def test_runtime_view_is_compared_with_the_declared_one(engine: Engine) -> None:
         {"source": "api", "target": "search", "kind": "observed_not_declared"},
     ]
     assert any(w["code"] == "declared_vs_observed_divergence" for w in result.warnings)
+
+
+def test_concurrent_overlapping_ingestions_converge_on_postgres(pg_engine: Engine) -> None:
+    """Sources report at the same time: no deadlock, no lost edge, no duplicate alert.
+
+    PostgreSQL only: it is the multi-writer production store (SQLite serializes writers)."""
+    engine = pg_engine
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    universe = [(f"s{i}", f"s{(i * 7 + k) % 60}") for i in range(60) for k in (1, 2, 3)]
+    universe = [e for e in universe if e[0] != e[1]] + [("s1", "s0"), ("s0", "s1")]
+    sources = ["manual", "otel_service_graph", "kubernetes", "service_mesh"]
+    parts = []
+    for n, source in enumerate(sources * 2):
+        rng = random.Random(n)
+        parts.append((source, [*rng.sample(universe, 120), ("s1", "s0"), ("s0", "s1")]))
+
+    def run(part: tuple[str, list[tuple[str, str]]]) -> str:
+        source, edges = part
+        return submit(engine, source, edges=[(s, t, {}) for s, t in set(edges)]).status
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert list(pool.map(run, parts)) == ["completed"] * len(parts)
+    expected = {(s, t, src) for src, edges in parts for s, t in edges}
+    assert set(edge_rows(engine)) == expected
+    keys = [r["scc_key"] for r in rows(engine, circular_dependency_alerts)]
+    assert len(keys) == len(set(keys))
