@@ -81,13 +81,12 @@ def dependency_subgraph(
             row.id: row
             for row in conn.execute(sa.select(services).where(services.c.id.in_(all_pks)))
         }
-        d = service_dependencies
-        edge_query = sa.select(d).where(
-            d.c.source_service_id.in_(all_pks), d.c.target_service_id.in_(all_pks)
-        )
-        if not include_stale:
-            edge_query = edge_query.where(d.c.is_stale.is_(False))
-        edge_rows = list(conn.execute(edge_query))
+        # Keyed by row id: with direction=both an edge inside a cycle is on both walks.
+        edge_rows = {
+            row.id: row
+            for walk, r in within.items()
+            for row in _walk_edges(conn, walk, r, depth, include_stale)
+        }.values()
 
     def is_external(pk: uuid.UUID) -> bool:
         return (node_rows[pk].metadata or {}).get("service_type") == "external"
@@ -99,12 +98,6 @@ def dependency_subgraph(
     for row in edge_rows:
         src, tgt = row.source_service_id, row.target_service_id
         if src not in keep or tgt not in keep:
-            continue
-        down, up = within.get("downstream", {}), within.get("upstream", {})
-        # An edge belongs to the walk when it leads one hop outward from a node inside it.
-        on_down = src in down and tgt in down and down[src] < depth
-        on_up = src in up and tgt in up and up[tgt] < depth
-        if not (on_down or on_up):
             continue
         observations.append(
             EdgeObservation(
@@ -152,6 +145,23 @@ def dependency_subgraph(
         nodes=nodes,
         edges=edges,
     )
+
+
+def _walk_edges(
+    conn: Connection,
+    walk: str,
+    reached: Mapping[uuid.UUID, int],
+    depth: int,
+    include_stale: bool,
+) -> list[Any]:
+    """Edges leading one hop outward from a node inside the walk to a node inside it."""
+    near_column, far_column = _WALK_COLUMNS[walk]
+    d = service_dependencies
+    inner = [pk for pk, distance in reached.items() if distance < depth]
+    query = sa.select(d).where(d.c[near_column].in_(inner), d.c[far_column].in_(list(reached)))
+    if not include_stale:
+        query = query.where(d.c.is_stale.is_(False))
+    return list(conn.execute(query))
 
 
 def _distance(pk: uuid.UUID, within: Mapping[str, Mapping[uuid.UUID, int]]) -> int:

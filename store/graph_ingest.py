@@ -10,12 +10,13 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from psycopg.types.json import Jsonb
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
@@ -35,6 +36,9 @@ from store.tables import (
     services,
 )
 from store.timeutil import as_utc, utcnow
+
+#: (source, target) pairs per IN-list query: 2 bind parameters each, far below both dialects' caps.
+PAIR_BATCH = 5000
 
 #: A response lists at most this many divergences; the warning carries the total.
 MAX_LISTED_DIVERGENCES = 200
@@ -337,23 +341,62 @@ def _upsert_edges(
         )
     if not rows:
         return touched
-    stmt = _insert(conn, d)
+    # Sorted: concurrent ingestions then lock rows in the same order (no deadlock).
+    rows.sort(key=lambda r: (str(r["source_service_id"]), str(r["target_service_id"])))
+    if conn.dialect.name == "postgresql":
+        _copy_upsert(conn, d, rows)
+    else:
+        conn.execute(_edge_upsert(_insert(conn, d), latest=sa.func.max), rows)
+    return touched
+
+
+def _edge_upsert(stmt: Any, *, latest: Any) -> Any:
+    """ON CONFLICT (source, target, discovery_source) DO UPDATE, shared by both dialects."""
+    d = service_dependencies
     excluded = stmt.excluded
-    latest = sa.func.greatest if conn.dialect.name == "postgresql" else sa.func.max
     changed = sa.or_(*(d.c[a].is_distinct_from(excluded[a]) for a in EDGE_ATTRIBUTES))
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=[d.c.source_service_id, d.c.target_service_id, d.c.discovery_source],
         set_={
             **{a: excluded[a] for a in EDGE_ATTRIBUTES},
             "confidence_score": excluded.confidence_score,
             # An older replayed payload never moves an edge's observation time backwards.
             "last_observed_at": latest(d.c.last_observed_at, excluded.last_observed_at),
+            # updated_at moves only when an attribute really changed.
             "updated_at": sa.case((changed, excluded.updated_at), else_=d.c.updated_at),
         },
     )
-    rows.sort(key=lambda r: (str(r["source_service_id"]), str(r["target_service_id"])))
-    conn.execute(stmt, rows)
-    return touched
+
+
+def _copy_upsert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL: COPY into a temporary table, then one INSERT … SELECT … ON CONFLICT.
+
+    A row-by-row executemany of 50,000 upserts costs seconds in round trips; COPY streams them.
+    """
+    staging = f"incoming_{table.name}"
+    conn.exec_driver_sql(
+        f"CREATE TEMP TABLE {staging} (LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DROP"
+    )
+    columns = list(rows[0])
+    json_columns = {c for c in columns if isinstance(table.c[c].type, sa.JSON)}
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    copy_sql = f"COPY {staging} ({', '.join(columns)}) FROM STDIN"
+    with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    Jsonb(row[c]) if c in json_columns and row[c] is not None else row[c]
+                    for c in columns
+                ]
+            )
+    incoming = sa.Table(staging, sa.MetaData(), *(sa.Column(c, table.c[c].type) for c in columns))
+    select = sa.select(*(incoming.c[c] for c in columns)).order_by(
+        incoming.c.source_service_id, incoming.c.target_service_id
+    )
+    conn.execute(
+        _edge_upsert(postgresql.insert(table).from_select(columns, select), latest=sa.func.greatest)
+    )
 
 
 def _sweep_staleness(
@@ -385,8 +428,16 @@ def _sweep_staleness(
         )
 
 
-def load_live_observations(conn: Connection) -> list[EdgeObservation]:
-    """Every non-stale per-source edge row, named by business service ids."""
+def load_live_observations(
+    conn: Connection,
+    attributes: Sequence[str] = EDGE_ATTRIBUTES,
+    pairs: Sequence[tuple[str, str]] | None = None,
+) -> list[EdgeObservation]:
+    """Non-stale per-source edge rows, named by business service ids.
+
+    Callers that only need the shape of the graph ask for few `attributes` (no JSON to decode
+    for 50,000 rows); `pairs` restricts the rows to those (source, target) pairs.
+    """
     d = service_dependencies
     src = services.alias("src")
     tgt = services.alias("tgt")
@@ -396,32 +447,50 @@ def load_live_observations(conn: Connection) -> list[EdgeObservation]:
             tgt.c.service_id.label("target"),
             d.c.discovery_source,
             d.c.confidence_score,
-            *(d.c[a] for a in EDGE_ATTRIBUTES),
+            *(d.c[a] for a in attributes),
         )
         .join(src, src.c.id == d.c.source_service_id)
         .join(tgt, tgt.c.id == d.c.target_service_id)
         .where(d.c.is_stale.is_(False))
     )
+    if pairs is None:
+        batches = [query]
+    else:
+        pair_list = list(pairs)
+        batches = [
+            query.where(
+                sa.tuple_(src.c.service_id, tgt.c.service_id).in_(pair_list[i : i + PAIR_BATCH])
+            )
+            for i in range(0, len(pair_list), PAIR_BATCH)
+        ]
     return [
         EdgeObservation(
             source=row.source,
             target=row.target,
             discovery_source=row.discovery_source,
-            attributes={a: getattr(row, a) for a in EDGE_ATTRIBUTES},
+            attributes={a: row._mapping[a] for a in attributes},
             confidence=row.confidence_score,
         )
-        for row in conn.execute(query)
+        for batch in batches
+        for row in conn.execute(batch)
     ]
 
 
 def _merge_and_detect_cycles(
     conn: Connection, touched: set[tuple[str, str]], result: IngestionResult, now: datetime
 ) -> None:
-    observations = load_live_observations(conn)
-    _report_divergences(observations, {source for source, _ in touched}, result)
-    edges = effective_edges(observations)
-    for edge in edges:
-        if (edge.source, edge.target) in touched:
+    # The whole graph only needs its shape here; full attributes are read just for the
+    # touched pairs that several sources describe, where conflicts can exist.
+    shape = load_live_observations(conn, attributes=("communication_mode",))
+    _report_divergences(shape, {source for source, _ in touched}, result)
+    edges = effective_edges(shape)
+    contested = [
+        (e.source, e.target)
+        for e in edges
+        if len(e.discovery_sources) > 1 and (e.source, e.target) in touched
+    ]
+    if contested:
+        for edge in effective_edges(load_live_observations(conn, pairs=contested)):
             result.conflicts.extend(c.as_dict() for c in edge.conflicts)
     if result.conflicts:
         result.warnings.append(

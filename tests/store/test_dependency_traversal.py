@@ -130,3 +130,11 @@ def test_edges_merge_sources_into_one_with_combined_confidence(graph: Engine) ->
 def test_unknown_service_raises(graph: Engine) -> None:
     with pytest.raises(ServiceNotFoundError):
         dependency_subgraph(graph, "nope")
+
+
+def test_edges_on_both_walks_are_counted_once(graph: Engine) -> None:
+    sub = dependency_subgraph(graph, "api", direction="both", depth=2)
+    pairs = [(e["source"], e["target"]) for e in sub.edges]
+    assert len(pairs) == len(set(pairs))
+    cycle_edge = next(e for e in sub.edges if (e["source"], e["target"]) == ("cache", "api"))
+    assert cycle_edge["discovery_sources"] == ["manual"]
