@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import pairwise
+from itertools import accumulate, pairwise
 from typing import Any
 
 DOMAINS = (
@@ -194,7 +194,6 @@ def generate_topology(
     gateways, bffs, backends = by_role["api_gateway"], by_role["bff"], by_role["backend"]
     consumers, queues = by_role["consumer"], by_role["queue"]
     stores, externals = by_role["datastore"], by_role["external"]
-    rank = {name: i for i, name in enumerate(backends)}
 
     def store_edge(source: str, store: str) -> bool:
         return b.add(
@@ -207,14 +206,27 @@ def generate_topology(
                                                criticality="hard" if hard else "degraded",
                                                retries=3))  # fmt: skip
 
-    def forward_backend_edge(source: str | None = None) -> bool:
-        if len(backends) < 2:
-            return False
-        i = rank[source] if source is not None else rng.randrange(len(backends) - 1)
+    # Call graphs of real fleets are heavy-tailed: most services call a few others, a few
+    # aggregators call dozens, and a handful of shared platform services (auth, config,
+    # feature flags) are called by almost everyone. Hubs sit at the end of the call rank so
+    # that anyone may call them without creating a cycle.
+    fanout = [min(50.0, rng.paretovariate(1.5)) for _ in backends]
+    cumulative = list(accumulate(fanout))
+    hubs_from = max(1, len(backends) - max(3, len(backends) // 50))
+
+    def pick_caller() -> int:
+        return rng.choices(range(len(backends)), cum_weights=cumulative)[0]
+
+    def forward_backend_edge() -> bool:
+        i = pick_caller()
         if i >= len(backends) - 1:
             return False
-        # Mostly short hops in rank: services call their neighbours more than the far side.
-        j = min(len(backends) - 1, i + 1 + int(rng.expovariate(1 / max(2.0, len(backends) / 20))))
+        if i < hubs_from and rng.random() < 0.3:
+            j = rng.randrange(hubs_from, len(backends))
+        else:
+            # Otherwise mostly short hops in rank: neighbours in a domain call each other.
+            hop = int(rng.expovariate(1 / max(2.0, len(backends) / 20)))
+            j = min(len(backends) - 1, i + 1 + hop)
         return b.add(backends[i], backends[j], b.call(hard=0.75, soft=0.15))
 
     # The skeleton: every service takes part, every layer is wired.
@@ -268,11 +280,11 @@ def generate_topology(
         elif roll < 0.70:
             b.add(rng.choice(bffs), rng.choice(backends), b.call())
         elif roll < 0.85:
-            store_edge(rng.choice(backends), rng.choice(stores))
+            store_edge(backends[pick_caller()], rng.choice(stores))
         elif roll < 0.90:
-            b.add(rng.choice(backends), rng.choice(queues), b.async_edge())
+            b.add(backends[pick_caller()], rng.choice(queues), b.async_edge())
         elif roll < 0.93:
-            external_edge(rng.choice(backends), rng.choice(externals))
+            external_edge(backends[pick_caller()], rng.choice(externals))
         elif roll < 0.97:
             store_edge(rng.choice(consumers), rng.choice(stores))
         else:

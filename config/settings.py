@@ -34,6 +34,9 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest accepted request body; larger ones get a 413 problem.",
     )
+    subgraph_cache_size: int = Field(
+        default=2048, ge=0, description="Cached dependency subgraphs per API process."
+    )
     traversal_max_depth: int = Field(default=10, ge=1, le=50)
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from sqlalchemy.engine import Engine
 
 from config.settings import Settings
+from serving.subgraph_cache import SubgraphCache
 
 
 def get_engine(request: Request) -> Engine:
@@ -20,5 +21,11 @@ def get_app_settings(request: Request) -> Settings:
     return settings
 
 
+def get_subgraph_cache(request: Request) -> SubgraphCache:
+    cache: SubgraphCache = request.app.state.subgraph_cache
+    return cache
+
+
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+SubgraphCacheDep = Annotated[SubgraphCache, Depends(get_subgraph_cache)]

@@ -226,6 +226,8 @@ class SubgraphOut(BaseModel):
     nodes: list[SubgraphNode]
     edges: list[SubgraphEdge]
     warnings: list[str]
+    graph_version: str = Field(description="Completion time of the ingestion this answer reflects.")
+    cached: bool = Field(description="Served from this process's cache for that graph version.")
 
 
 class ServiceOut(BaseModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from analytics.edge_merge import EDGE_ATTRIBUTES, EdgeObservation, effective_edges
+from store.graph_version import graph_version
 from store.sql_files import load_sql
 from store.tables import service_dependencies, services
 
@@ -37,9 +38,10 @@ class Subgraph:
     truncated: bool
     nodes: list[dict[str, Any]]
     edges: list[dict[str, Any]]
+    graph_version: str = "unknown"
 
 
-def _reach(
+def reach_depths(
     conn: Connection, service_id: str, walk: str, depth: int, include_stale: bool
 ) -> dict[uuid.UUID, int]:
     near, far = _WALK_COLUMNS[walk]
@@ -49,7 +51,7 @@ def _reach(
     rows = conn.execute(
         query, {"service_id": service_id, "max_depth": depth, "include_stale": include_stale}
     )
-    return {row.service_pk: row.depth for row in rows}
+    return {row.service_pk: row.depth for row in rows.all()}
 
 
 def dependency_subgraph(
@@ -68,12 +70,15 @@ def dependency_subgraph(
     """
     walks = ["downstream", "upstream"] if direction == "both" else [direction]
     with engine.connect() as conn:
+        version = graph_version(conn)
         root = conn.execute(
             sa.select(services.c.id).where(services.c.service_id == service_id)
         ).scalar_one_or_none()
         if root is None:
             raise ServiceNotFoundError(service_id)
-        reached = {walk: _reach(conn, service_id, walk, depth, include_stale) for walk in walks}
+        reached = {
+            walk: reach_depths(conn, service_id, walk, depth, include_stale) for walk in walks
+        }
         truncated = any(d > depth for r in reached.values() for d in r.values())
         within = {walk: {pk: d for pk, d in r.items() if d <= depth} for walk, r in reached.items()}
         all_pks = {pk for r in within.values() for pk in r}
@@ -144,6 +149,7 @@ def dependency_subgraph(
         truncated=truncated,
         nodes=nodes,
         edges=edges,
+        graph_version=version,
     )
 
 
@@ -153,7 +159,7 @@ def _walk_edges(
     reached: Mapping[uuid.UUID, int],
     depth: int,
     include_stale: bool,
-) -> list[Any]:
+) -> Sequence[Any]:
     """Edges leading one hop outward from a node inside the walk to a node inside it."""
     near_column, far_column = _WALK_COLUMNS[walk]
     d = service_dependencies
@@ -161,7 +167,7 @@ def _walk_edges(
     query = sa.select(d).where(d.c[near_column].in_(inner), d.c[far_column].in_(list(reached)))
     if not include_stale:
         query = query.where(d.c.is_stale.is_(False))
-    return list(conn.execute(query))
+    return conn.execute(query).all()
 
 
 def _distance(pk: uuid.UUID, within: Mapping[str, Mapping[uuid.UUID, int]]) -> int:

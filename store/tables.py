@@ -207,6 +207,8 @@ graph_ingestions = sa.Table(
     sa.Column("result", JSONDoc),
     sa.Column("error", sa.Text()),
     sa.Index("ix_graph_ingestions_submitted_at", "submitted_at"),
+    # The graph version (latest completed ingestion) is read on every cached subgraph query.
+    sa.Index("ix_graph_ingestions_status_completed_at", "status", "completed_at"),
 )
 
 api_keys = sa.Table(

@@ -142,6 +142,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("graph_ingestions", schema=None) as batch_op:
         batch_op.create_index("ix_graph_ingestions_submitted_at", ["submitted_at"], unique=False)
+        batch_op.create_index(
+            "ix_graph_ingestions_status_completed_at", ["status", "completed_at"], unique=False
+        )
 
     op.create_table(
         "graph_snapshots",
@@ -358,6 +361,7 @@ def downgrade() -> None:
 
     op.drop_table("graph_snapshots")
     with op.batch_alter_table("graph_ingestions", schema=None) as batch_op:
+        batch_op.drop_index("ix_graph_ingestions_status_completed_at")
         batch_op.drop_index("ix_graph_ingestions_submitted_at")
 
     op.drop_table("graph_ingestions")

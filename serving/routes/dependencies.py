@@ -7,11 +7,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, status
 
-from serving.deps import EngineDep, SettingsDep
+from serving.deps import EngineDep, SettingsDep, SubgraphCacheDep
 from serving.problems import ServiceNotFoundProblem, ValidationProblem, describe_errors
 from serving.schemas import SERVICE_ID_PATTERN, DependencyGraphIn, IngestionOut, SubgraphOut
 from store.dependency_traversal import ServiceNotFoundError, dependency_subgraph
 from store.graph_ingest import ingest_graph
+from store.graph_version import graph_version
 
 router = APIRouter(tags=["dependencies"])
 
@@ -46,19 +47,26 @@ def post_dependencies(
 def get_dependencies(
     service_id: ServiceIdPath,
     engine: EngineDep,
+    cache: SubgraphCacheDep,
     direction: Literal["upstream", "downstream", "both"] = "both",
     depth: Annotated[int, Query(ge=1, le=10)] = 3,
     include_external: bool = True,
     include_stale: bool = False,
 ) -> SubgraphOut:
+    with engine.connect() as conn:
+        version = graph_version(conn)
     try:
-        graph = dependency_subgraph(
-            engine,
-            service_id,
-            direction=direction,
-            depth=depth,
-            include_external=include_external,
-            include_stale=include_stale,
+        graph, cached = cache.get_or_compute(
+            version,
+            (service_id, direction, depth, include_external, include_stale),
+            lambda: dependency_subgraph(
+                engine,
+                service_id,
+                direction=direction,
+                depth=depth,
+                include_external=include_external,
+                include_stale=include_stale,
+            ),
         )
     except ServiceNotFoundError:
         raise ServiceNotFoundProblem(
@@ -81,4 +89,6 @@ def get_dependencies(
         nodes=graph.nodes,
         edges=graph.edges,
         warnings=warnings,
+        graph_version=graph.graph_version,
+        cached=cached,
     )

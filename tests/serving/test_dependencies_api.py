@@ -274,3 +274,23 @@ def test_openapi_documents_the_endpoints(client: TestClient) -> None:
         "/api/v1/health/ready",
     ):
         assert path in paths
+
+
+def test_subgraph_cache_is_invalidated_by_the_next_ingestion(client: TestClient) -> None:
+    client.post("/api/v1/services/dependencies", json=PAYLOAD)
+    url = "/api/v1/services/checkout-service/dependencies"
+    first = client.get(url, params={"direction": "downstream"}).json()
+    again = client.get(url, params={"direction": "downstream"}).json()
+    assert (first["cached"], again["cached"]) == (False, True)
+    assert again["edges"] == first["edges"]
+    client.post(
+        "/api/v1/services/dependencies",
+        json={
+            "source": "manual",
+            "edges": [{"source": "payment-service", "target": "fraud-service"}],
+        },
+    )
+    fresh = client.get(url, params={"direction": "downstream"}).json()
+    assert fresh["cached"] is False
+    assert fresh["graph_version"] != first["graph_version"]
+    assert "fraud-service" in {n["service_id"] for n in fresh["nodes"]}
