@@ -141,8 +141,8 @@ service_dependencies = sa.Table(
         postgresql_where=sa.text("NOT is_stale"),
         sqlite_where=sa.text("NOT is_stale"),
     ),
-    sa.Index("ix_service_dependencies_last_observed_at", "last_observed_at"),
-    sa.Index("ix_service_dependencies_discovery_source", "discovery_source"),
+    # Deliberately no index on last_observed_at: refreshing it on every ingestion must stay a
+    # HOT update (see migration 0001); the staleness sweep scans the table once per ingestion.
 )
 
 circular_dependency_alerts = sa.Table(
