@@ -66,7 +66,7 @@ def dependency_subgraph(
     """Nodes within `depth` hops and the edges that connect them along the walk.
 
     Edges are merged across discovery sources (effective attributes, combined confidence).
-    The walk goes one hop further than asked to learn whether the answer was truncated.
+    A cheap second query (first match only) tells whether the answer was truncated.
     """
     walks = ["downstream", "upstream"] if direction == "both" else [direction]
     with engine.connect() as conn:
@@ -76,11 +76,12 @@ def dependency_subgraph(
         ).scalar_one_or_none()
         if root is None:
             raise ServiceNotFoundError(service_id)
-        reached = {
+        within = {
             walk: reach_depths(conn, service_id, walk, depth, include_stale) for walk in walks
         }
-        truncated = any(d > depth for r in reached.values() for d in r.values())
-        within = {walk: {pk: d for pk, d in r.items() if d <= depth} for walk, r in reached.items()}
+        truncated = any(
+            _leaves_frontier(conn, walk, r, depth, include_stale) for walk, r in within.items()
+        )
         all_pks = {pk for r in within.values() for pk in r}
         node_rows = {
             row.id: row
@@ -151,6 +152,29 @@ def dependency_subgraph(
         edges=edges,
         graph_version=version,
     )
+
+
+def _leaves_frontier(
+    conn: Connection,
+    walk: str,
+    reached: Mapping[uuid.UUID, int],
+    depth: int,
+    include_stale: bool,
+) -> bool:
+    """Does any edge lead from the outermost ring to a service the walk did not reach?"""
+    frontier = [pk for pk, distance in reached.items() if distance == depth]
+    if not frontier:
+        return False
+    near_column, far_column = _WALK_COLUMNS[walk]
+    d = service_dependencies
+    query = (
+        sa.select(sa.literal(1))
+        .where(d.c[near_column].in_(frontier), d.c[far_column].not_in(list(reached)))
+        .limit(1)
+    )
+    if not include_stale:
+        query = query.where(d.c.is_stale.is_(False))
+    return conn.execute(query).first() is not None
 
 
 def _walk_edges(
