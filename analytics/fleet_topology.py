@@ -29,7 +29,13 @@ EXTERNAL_VENDORS = (
     ("adyen-api", 99.99), ("maps-api", 99.9), ("shippo-api", 99.9), ("avalara-api", 99.95),
     ("segment-api", 99.9), ("auth0-api", 99.99),
 )  # fmt: skip
-BACKEND_WORDS = ("service", "api", "engine", "manager", "processor", "resolver")
+#: How services of each in-house role are named after their domain.
+NAME_SUFFIXES = {
+    "bff": ("web-bff", "mobile-bff", "partner-bff"),
+    "backend": ("service", "api", "engine", "manager", "processor", "resolver"),
+    "consumer": ("worker", "consumer"),
+    "queue": ("events-queue",),
+}
 STORE_KINDS = (("db", "postgres"), ("cache", "redis"), ("search", "elasticsearch"))
 RUNTIMES = ("python3.12", "go1.22", "java21", "node20", "rust1.80")
 
@@ -168,18 +174,10 @@ def generate_topology(
     for i in range(counts["api_gateway"]):
         add_node("api_gateway", ("edge", "mobile", "partner", "public")[i % 4] + "-gateway",
                  "platform", team="edge-platform")  # fmt: skip
-    for _ in range(counts["bff"]):
-        domain = rng.choice(DOMAINS)
-        add_node("bff", f"{domain}-{rng.choice(('web', 'mobile', 'partner'))}-bff", domain)
-    for _ in range(counts["backend"]):
-        domain = rng.choice(DOMAINS)
-        add_node("backend", f"{domain}-{rng.choice(BACKEND_WORDS)}", domain)
-    for _ in range(counts["consumer"]):
-        domain = rng.choice(DOMAINS)
-        add_node("consumer", f"{domain}-{rng.choice(('worker', 'consumer'))}", domain)
-    for _ in range(counts["queue"]):
-        domain = rng.choice(DOMAINS)
-        add_node("queue", f"{domain}-events-queue", domain)
+    for role, suffixes in NAME_SUFFIXES.items():
+        for _ in range(counts[role]):
+            domain = rng.choice(DOMAINS)
+            add_node(role, f"{domain}-{rng.choice(suffixes)}", domain)
     store_protocol: dict[str, str] = {}
     for _ in range(counts["datastore"]):
         domain = rng.choice(DOMAINS)

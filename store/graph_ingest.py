@@ -7,6 +7,7 @@ exactly as it was, and the failure itself is recorded afterwards in a transactio
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections import Counter
@@ -37,7 +38,9 @@ from store.tables import (
 )
 from store.timeutil import as_utc, utcnow
 
-#: (source, target) pairs per IN-list query: 2 bind parameters each, far below both dialects' caps.
+log = logging.getLogger("slo_engine.ingestion")
+
+#: Values per IN-list query (pairs take 2 bind parameters each): far below both dialects' caps.
 PAIR_BATCH = 5000
 
 #: A response lists at most this many divergences; the warning carries the total.
@@ -134,6 +137,7 @@ def ingest_graph(
             result.duration_ms = round((time.perf_counter() - started) * 1000, 1)
             conn.execute(sa.insert(graph_ingestions).values(**_ingestion_row(result)))
     except Exception as exc:
+        log.exception("ingestion %s rolled back", result.ingestion_id)
         result.status = "failed"
         result.error = f"{type(exc).__name__}: the submission was rolled back, nothing was written"
         result.completed_at = utcnow()
@@ -281,12 +285,16 @@ def _upsert_services(
         )
         updates.sort(key=lambda r: str(r["pk"]))
         conn.execute(stmt, updates)
-    wanted_ids = declared | endpoints
-    return {
-        row.service_id: row.id
-        for row in conn.execute(sa.select(services.c.service_id, services.c.id))
-        if row.service_id in wanted_ids
-    }
+    ids = {sid: existing[sid].id for sid in (declared | endpoints) & existing.keys()}
+    # Rows just inserted — or inserted first by a concurrent ingestion, whose id wins.
+    fresh = [str(r["service_id"]) for r in new_rows]
+    for start in range(0, len(fresh), PAIR_BATCH):
+        batch = fresh[start : start + PAIR_BATCH]
+        query = sa.select(services.c.service_id, services.c.id).where(
+            services.c.service_id.in_(batch)
+        )
+        ids.update((row.service_id, row.id) for row in conn.execute(query))
+    return ids
 
 
 def _edge_columns(edge: EdgeRecord) -> dict[str, Any]:
