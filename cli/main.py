@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
@@ -13,6 +13,9 @@ from rich.console import Console
 from rich.table import Table
 
 from config.settings import get_settings
+
+if TYPE_CHECKING:
+    from analytics.fleet_topology import FleetTopology
 
 app = typer.Typer(help="SLO Recommendation Engine", no_args_is_help=True)
 db_app = typer.Typer(help="Operational store schema.", no_args_is_help=True)
@@ -45,8 +48,16 @@ def fleet_generate(
     edges_per_service: Annotated[float, typer.Option(min=1.0)] = 3.0,
     cycles: Annotated[int, typer.Option(min=0, help="Deliberate circular dependencies.")] = 3,
     source: Annotated[str, typer.Option(help="Discovery source of graph.json.")] = "manual",
+    days: Annotated[
+        int, typer.Option(min=0, help="Days of telemetry up to today 00:00 UTC (0: graph only).")
+    ] = 0,
+    step_minutes: Annotated[int, typer.Option(help="Counter sample spacing.")] = 15,
+    openmetrics: Annotated[
+        bool, typer.Option(help="Also write fleet.om for `promtool tsdb create-blocks-from`.")
+    ] = False,
 ) -> None:
-    """Write graph.json (the POST /services/dependencies body) for a synthetic fleet."""
+    """Write graph.json (the POST /services/dependencies body) and, with --days, telemetry:
+    sli_hourly/<date>.parquet, truth.json and optionally OpenMetrics text."""
     from analytics.fleet_topology import generate_topology
 
     topology = generate_topology(
@@ -59,6 +70,44 @@ def fleet_generate(
         f"[green]wrote {out / 'graph.json'}[/green]: {len(topology.nodes)} services, "
         f"{len(topology.edges)} edges, {len(topology.cycles)} deliberate cycles"
     )
+    if days:
+        _write_telemetry(topology, out, days=days, seed=seed, step_minutes=step_minutes,
+                         openmetrics=openmetrics)  # fmt: skip
+
+
+def _write_telemetry(
+    topology: FleetTopology,
+    out: Path,
+    *,
+    days: int,
+    seed: int,
+    step_minutes: int,
+    openmetrics: bool,
+) -> None:
+    from rich.progress import Progress
+
+    from analytics.fleet_telemetry import generate_telemetry, hourly_frame, openmetrics_lines
+
+    with console.status(f"drawing {days} days of telemetry"):
+        telemetry = generate_telemetry(topology, days=days, seed=seed, step_minutes=step_minutes)
+        frame = hourly_frame(telemetry)
+    folder = out / "sli_hourly"
+    folder.mkdir(exist_ok=True)
+    for (day,), part in frame.group_by(frame["hour"].dt.date(), maintain_order=True):
+        part.write_parquet(folder / f"{day}.parquet")
+    (out / "truth.json").write_text(json.dumps(telemetry.truth, indent=1), encoding="utf-8")
+    console.print(
+        f"[green]wrote {folder}[/green] ({frame.height} service-hours) and {out / 'truth.json'}"
+    )
+    if openmetrics:
+        target = out / "fleet.om"
+        with Progress(console=console) as progress, target.open("w", encoding="utf-8") as sink:
+            task = progress.add_task("OpenMetrics", total=len(telemetry.services))
+            for chunk in openmetrics_lines(
+                telemetry, progress=lambda k: progress.update(task, completed=k)
+            ):
+                sink.write(chunk)
+        console.print(f"[green]wrote {target}[/green] ({target.stat().st_size / 1e6:.1f} MB)")
 
 
 @graph_app.command("ingest")

@@ -89,3 +89,33 @@ def test_demo_runs_on_the_embedded_store(tmp_path: Path, monkeypatch: pytest.Mon
     assert result.exit_code == 0, result.output
     assert "demo complete" in result.output
     assert count(f"sqlite:///{tmp_path / 'demo.db'}", services) == 80
+
+
+def test_generate_with_telemetry_writes_partitions_truth_and_openmetrics(tmp_path: Path) -> None:
+    import polars as pl
+
+    from analytics.fleet_telemetry import SLI_HOURLY_SCHEMA
+
+    result = runner.invoke(
+        app,
+        [
+            "fleet",
+            "generate",
+            "--services",
+            "20",
+            "--days",
+            "2",
+            "--openmetrics",
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    parts = sorted((tmp_path / "sli_hourly").glob("*.parquet"))
+    assert len(parts) == 2
+    frame = pl.read_parquet(parts[0])
+    assert frame.schema == SLI_HOURLY_SCHEMA and frame.height == 20 * 24
+    truth = json.loads((tmp_path / "truth.json").read_text())
+    assert set(truth["services"]) == set(frame["service"])
+    text = (tmp_path / "fleet.om").read_text()
+    assert text.endswith("# EOF\n") and "http_request_duration_seconds_bucket" in text
