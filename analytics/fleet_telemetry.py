@@ -311,6 +311,7 @@ _SLI_COLUMNS: list[tuple[str, pl.DataType]] = [
     ("latency_buckets", pl.List(pl.Int64())),
     *[(f"latency_{name}", pl.Float64()) for name in QUANTILES],
     ("has_data", pl.Boolean()),
+    ("data_completeness", pl.Float64()),  # share of the service's hours of that day with data
 ]
 #: The `sli_hourly` table: one row per service per hour (latency in seconds, cumulative
 #: `latency_buckets` over LATENCY_BUCKETS plus +Inf).
@@ -342,6 +343,7 @@ def hourly_frame(telemetry: FleetTelemetry) -> pl.DataFrame:
     for name, q in QUANTILES.items():
         columns[f"latency_{name}"] = histogram_quantile(q, LATENCY_BUCKETS, flat)
     columns["has_data"] = np.ones(n * hours, dtype=bool)
+    columns["data_completeness"] = np.ones(n * hours)
     return pl.DataFrame(columns, schema=SLI_HOURLY_SCHEMA, nan_to_null=True)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +41,26 @@ class Settings(BaseSettings):
     traversal_max_depth: int = Field(default=10, ge=1, le=50)
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
+    telemetry: Literal["parquet", "prometheus"] = Field(
+        default="parquet",
+        description="Where hourly SLIs come from: Parquet files (embedded demo) or PromQL.",
+    )
+    telemetry_parquet_path: Path = Field(
+        default=DEFAULT_HOME / "fleet" / "sli_hourly",
+        description="Folder of <YYYY-MM-DD>.parquet files for SLO_TELEMETRY=parquet.",
+    )
+    prometheus_url: str = "http://127.0.0.1:9090"
+    prometheus_timeout_s: float = Field(default=30.0, gt=0)
+    prometheus_bearer_token: str | None = Field(default=None, repr=False)
+    prometheus_username: str | None = None
+    prometheus_password: str | None = Field(default=None, repr=False)
+    metric_profile: Literal["prometheus", "otel_spanmetrics"] = "prometheus"
+    metric_requests: str | None = Field(default=None, description="Override the requests counter.")
+    metric_duration_bucket: str | None = None
+    metric_service_label: str | None = None
+    metric_error_selector: str | None = Field(
+        default=None, description='Label matcher of failed requests, e.g. status=~"5..".'
+    )
     redis_url: str | None = None
     log_level: str = "INFO"
 

@@ -1,8 +1,26 @@
-"""Dagster code location of the engine. Assets arrive with the telemetry and recommendation work;
-the location loads today so that `dagster dev -w workspace.yaml` and the tests can rely on it."""
+"""Dagster code location of the engine (`workspace.yaml` loads `defs`)."""
 
 from __future__ import annotations
 
 import dagster as dg
 
-defs = dg.Definitions(assets=[])
+from config.settings import get_settings
+from pipelines.defs.telemetry.assets import sli_hourly
+from pipelines.defs.telemetry.checks import sli_hourly_completeness, sli_hourly_counts_are_possible
+from pipelines.resources import OperationalStoreResource, PolarsParquetIOManager, TelemetryResource
+
+
+def build_resources() -> dict[str, object]:
+    settings = get_settings()
+    return {
+        "telemetry": TelemetryResource.from_settings(settings),
+        "store": OperationalStoreResource.from_settings(settings),
+        "warehouse_io": PolarsParquetIOManager(base_path=str(settings.warehouse_path)),
+    }
+
+
+defs = dg.Definitions(
+    assets=[sli_hourly],
+    asset_checks=[sli_hourly_counts_are_possible, sli_hourly_completeness],
+    resources=build_resources(),
+)

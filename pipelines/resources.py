@@ -1,0 +1,142 @@
+"""Dagster resources: the telemetry source, the operational store and the Parquet warehouse.
+
+Resources are built from the same `SLO_*` settings as the API and CLI, so one environment
+configures everything; secrets (bearer token, password) never appear in run configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from config.settings import Settings, get_settings
+from pipelines.telemetry.prometheus_http import PrometheusClient
+from pipelines.telemetry.promql import MetricNames
+from pipelines.telemetry.sli_sources import ParquetSliSource, PrometheusSliSource, SliSource
+from store.engine import make_engine
+from store.tables import services
+
+
+class TelemetryResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """PromQL over HTTP (fleet-wide queries) or Parquet files, behind one interface."""
+
+    source: str = "parquet"
+    parquet_path: str = ".slo-engine/fleet/sli_hourly"
+    prometheus_url: str = "http://127.0.0.1:9090"
+    timeout_s: float = 30.0
+    metric_profile: str = "prometheus"
+    requests_metric: str | None = None
+    duration_bucket_metric: str | None = None
+    service_label: str | None = None
+    error_selector: str | None = None
+    window: str = "1h"
+    backoff_s: list[float] = [1.0, 2.0, 4.0]
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> TelemetryResource:
+        settings = settings or get_settings()
+        return cls(
+            source=settings.telemetry,
+            parquet_path=str(settings.telemetry_parquet_path),
+            prometheus_url=settings.prometheus_url,
+            timeout_s=settings.prometheus_timeout_s,
+            metric_profile=settings.metric_profile,
+            requests_metric=settings.metric_requests,
+            duration_bucket_metric=settings.metric_duration_bucket,
+            service_label=settings.metric_service_label,
+            error_selector=settings.metric_error_selector,
+        )
+
+    def metric_names(self) -> MetricNames:
+        names = MetricNames.profile(self.metric_profile)
+        overrides = {
+            "requests": self.requests_metric,
+            "duration_bucket": self.duration_bucket_metric,
+            "service_label": self.service_label,
+            "error_selector": self.error_selector,
+        }
+        return replace(names, **{k: v for k, v in overrides.items() if v})
+
+    def client(self) -> PrometheusClient:
+        # Credentials come from the environment at call time, never from run config.
+        user = os.environ.get("SLO_PROMETHEUS_USERNAME")
+        password = os.environ.get("SLO_PROMETHEUS_PASSWORD")
+        return PrometheusClient(
+            url=self.prometheus_url,
+            bearer_token=os.environ.get("SLO_PROMETHEUS_BEARER_TOKEN"),
+            basic_auth=(user, password) if user and password else None,
+            timeout_s=self.timeout_s,
+            backoff_s=tuple(self.backoff_s),
+        )
+
+    def sli_source(self) -> SliSource:
+        if self.source == "prometheus":
+            return PrometheusSliSource(self.client(), self.metric_names(), self.window)
+        if self.source == "parquet":
+            return ParquetSliSource(Path(self.parquet_path))
+        raise ValueError(f"unknown telemetry source {self.source!r} (prometheus | parquet)")
+
+
+class OperationalStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+    database_url: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> OperationalStoreResource:
+        return cls(database_url=(settings or get_settings()).database_url)
+
+    def engine(self) -> Engine:
+        return make_engine(self.database_url)
+
+    def instrumented_service_ids(self) -> list[str]:
+        """Registered services we expect telemetry from (external APIs report none of their own)."""
+        engine = self.engine()
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(sa.select(services.c.service_id, services.c.metadata))
+                return sorted(
+                    r.service_id
+                    for r in rows
+                    if (r.metadata or {}).get("service_type") != "external"
+                )
+        finally:
+            engine.dispose()
+
+
+class PolarsParquetIOManager(dg.ConfigurableIOManager):
+    """One Parquet file per asset partition: `<base>/<asset>/<partition>.parquet`.
+
+    Files are written to a temporary name and renamed, so a run killed mid-write never leaves
+    a torn partition for readers (DuckDB/polars read these files read-only).
+    """
+
+    base_path: str
+
+    def _path(self, key: dg.AssetKey, partition: str | None) -> Path:
+        folder = Path(self.base_path).joinpath(*key.path)
+        return folder / f"{partition or 'data'}.parquet"
+
+    def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame) -> None:
+        partition = context.partition_key if context.has_partition_key else None
+        path = self._path(context.asset_key, partition)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".parquet.tmp")
+        obj.write_parquet(temporary)
+        temporary.replace(path)
+        context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
+
+    def load_input(self, context: dg.InputContext) -> pl.DataFrame:
+        key = context.asset_key
+        if context.has_asset_partitions:
+            paths = [self._path(key, p) for p in context.asset_partition_keys]
+        else:
+            paths = [self._path(key, None)]
+        existing = [p for p in paths if p.exists()]
+        if not existing:
+            raise FileNotFoundError(f"no materialized partition of {key.to_user_string()}")
+        return pl.concat([pl.read_parquet(p) for p in existing], how="vertical")

@@ -1,0 +1,133 @@
+"""A small Prometheus HTTP API client that fails fast and politely.
+
+Transient failures are retried with backoff (1 s, 2 s, 4 s); a circuit breaker stops hammering a
+Prometheus that is down (10 consecutive failures open it for 30 s, then one probe is let
+through); a bad query is reported at once with Prometheus's own error text, never retried.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+
+class PrometheusError(RuntimeError):
+    """Prometheus could not answer (after retries)."""
+
+
+class PrometheusQueryError(PrometheusError):
+    """Prometheus rejected the query itself (4xx): retrying cannot help."""
+
+
+class CircuitOpenError(PrometheusError):
+    """Too many consecutive failures: calls are refused until the breaker half-opens."""
+
+
+@dataclass
+class CircuitBreaker:
+    failure_threshold: int = 10
+    reset_after_s: float = 30.0
+    clock: Callable[[], float] = time.monotonic
+    state: str = "closed"
+    consecutive_failures: int = 0
+    opened_at: float = field(default=0.0)
+
+    def before_call(self) -> None:
+        if self.state == "open":
+            remaining = self.reset_after_s - (self.clock() - self.opened_at)
+            if remaining > 0:
+                raise CircuitOpenError(
+                    f"Prometheus circuit open after {self.consecutive_failures} consecutive "
+                    f"failures; next probe in {remaining:.0f} s"
+                )
+            self.state = "half_open"
+
+    def record_success(self) -> None:
+        self.state, self.consecutive_failures = "closed", 0
+
+    def record_failure(self) -> None:
+        self.consecutive_failures += 1
+        if self.state == "half_open" or self.consecutive_failures >= self.failure_threshold:
+            self.state, self.opened_at = "open", self.clock()
+
+
+@dataclass
+class PrometheusClient:
+    url: str
+    bearer_token: str | None = None
+    basic_auth: tuple[str, str] | None = None
+    timeout_s: float = 30.0
+    backoff_s: Sequence[float] = (1.0, 2.0, 4.0)
+    breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
+    sleep: Callable[[float], None] = time.sleep
+    transport: httpx.BaseTransport | None = None
+    calls: int = 0
+
+    def _client(self) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.bearer_token}"} if self.bearer_token else {}
+        return httpx.Client(
+            base_url=self.url.rstrip("/"),
+            headers=headers,
+            auth=self.basic_auth,
+            timeout=self.timeout_s,
+            transport=self.transport,
+        )
+
+    def _get(self, path: str, params: dict[str, str]) -> Any:
+        last_error = "no attempt made"
+        for attempt in range(len(self.backoff_s) + 1):
+            self.breaker.before_call()
+            self.calls += 1
+            try:
+                with self._client() as client:
+                    response = client.get(path, params=params)
+                if 400 <= response.status_code < 500 and response.status_code != 429:
+                    self.breaker.record_success()  # the server is fine; the query is not
+                    raise PrometheusQueryError(_error_text(response))
+                response.raise_for_status()
+                body = response.json()
+                if body.get("status") != "success":
+                    raise PrometheusQueryError(body.get("error", "query failed"))
+                self.breaker.record_success()
+                return body["data"]
+            except (httpx.TransportError, httpx.HTTPStatusError) as exc:
+                self.breaker.record_failure()
+                last_error = f"{type(exc).__name__}: {exc}"
+                if attempt < len(self.backoff_s):
+                    self.sleep(self.backoff_s[attempt])
+        raise PrometheusError(
+            f"Prometheus at {self.url} did not answer after {len(self.backoff_s) + 1} "
+            f"attempts ({last_error})"
+        )
+
+    def query_range(
+        self, query: str, start: datetime, end: datetime, step_s: int
+    ) -> list[dict[str, Any]]:
+        data = self._get(
+            "/api/v1/query_range",
+            {
+                "query": query,
+                "start": f"{start.timestamp():.3f}",
+                "end": f"{end.timestamp():.3f}",
+                "step": str(step_s),
+            },
+        )
+        result: list[dict[str, Any]] = data["result"]
+        return result
+
+    def query(self, query: str, at: datetime) -> list[dict[str, Any]]:
+        data = self._get("/api/v1/query", {"query": query, "time": f"{at.timestamp():.3f}"})
+        result: list[dict[str, Any]] = data["result"]
+        return result
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("error", response.text))
+    except ValueError:
+        return response.text[:500]

@@ -1,0 +1,97 @@
+"""PromQL for fleet-wide SLI queries, and the label hygiene that keeps them safe.
+
+Every query aggregates `by (service)` over the whole fleet: the cost of a pipeline run is a
+handful of queries per day partition, never one per service. Values that reach a query from
+outside (a service id for a one-service regeneration) are validated and quoted first.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+#: Label values we accept: service-like identifiers. Rejects quotes, braces, spaces and
+#: anything that could close a matcher and inject PromQL.
+SAFE_LABEL_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,254}$")
+#: Things that look like personal data have no place in a label matcher (SEC-008).
+PII_LIKE = (
+    re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}"),  # e-mail address
+    re.compile(r"\b\d{3}-\d{2}-\d{4}\b"),  # US SSN
+    re.compile(r"\b(?:\d[ -]?){13,19}\b"),  # card-number-like digit runs
+)
+
+
+class UnsafeLabelValueError(ValueError):
+    pass
+
+
+def quote_label_value(value: str) -> str:
+    """A validated, quoted PromQL string literal for a label matcher."""
+    if any(p.search(value) for p in PII_LIKE):
+        raise UnsafeLabelValueError(f"label value looks like personal data: {value[:3]}…")
+    if not SAFE_LABEL_VALUE.fullmatch(value):
+        raise UnsafeLabelValueError(f"label value {value!r} has characters a service id cannot")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@dataclass(frozen=True)
+class MetricNames:
+    """Names and labels of the metrics the SLIs come from (settings; two built-in profiles)."""
+
+    requests: str = "http_requests_total"
+    duration_bucket: str = "http_request_duration_seconds_bucket"
+    service_graph: str = "traces_service_graph_request_total"
+    service_label: str = "service"
+    error_selector: str = 'status=~"5.."'
+    client_label: str = "client"
+    server_label: str = "server"
+
+    @classmethod
+    def profile(cls, name: str) -> MetricNames:
+        if name == "prometheus":
+            return cls()
+        if name == "otel_spanmetrics":
+            # OpenTelemetry Collector spanmetrics connector defaults (server spans).
+            return cls(
+                requests="traces_span_metrics_calls_total",
+                duration_bucket="traces_span_metrics_duration_seconds_bucket",
+                service_label="service_name",
+                error_selector='status_code="STATUS_CODE_ERROR"',
+            )
+        raise ValueError(f"unknown metric profile {name!r} (prometheus | otel_spanmetrics)")
+
+
+def _matchers(*parts: str) -> str:
+    kept = [p for p in parts if p]
+    return "{" + ",".join(kept) + "}" if kept else ""
+
+
+def service_matcher(names: MetricNames, services: list[str] | None) -> str:
+    if not services:
+        return ""
+    # Validated ids hold no regex metacharacter but ".", escaped once for the regex and once
+    # for the PromQL string literal.
+    alternatives = "|".join(quote_label_value(s)[1:-1].replace(".", "\\\\.") for s in services)
+    return f'{names.service_label}=~"{alternatives}"'
+
+
+def requests_query(names: MetricNames, window: str = "1h", only: list[str] | None = None) -> str:
+    selector = names.requests + _matchers(service_matcher(names, only))
+    return f"sum by ({names.service_label}) (increase({selector}[{window}]))"
+
+
+def errors_query(names: MetricNames, window: str = "1h", only: list[str] | None = None) -> str:
+    selector = names.requests + _matchers(names.error_selector, service_matcher(names, only))
+    return f"sum by ({names.service_label}) (increase({selector}[{window}]))"
+
+
+def buckets_query(names: MetricNames, window: str = "1h", only: list[str] | None = None) -> str:
+    selector = names.duration_bucket + _matchers(service_matcher(names, only))
+    return f"sum by ({names.service_label}, le) (increase({selector}[{window}]))"
+
+
+def service_graph_query(names: MetricNames, window: str = "1d") -> str:
+    return (
+        f"sum by ({names.client_label}, {names.server_label}) "
+        f"(increase({names.service_graph}[{window}]))"
+    )
