@@ -1,6 +1,7 @@
 # Every target sets itself up: a fresh clone needs nothing but python3 (and, for tests and
-# benchmarks, the PostgreSQL/Redis servers this machine runs; scripts/ensure-services.sh
-# starts them when they are down).
+# benchmarks, the PostgreSQL/Redis servers this machine runs, which scripts/ensure-services.sh
+# starts when they are down, and Debian's prometheus package, which
+# scripts/install-prometheus.sh installs when missing).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -21,6 +22,7 @@ $(STAMP): pyproject.toml
 
 services:
 	bash scripts/ensure-services.sh
+	bash scripts/install-prometheus.sh
 
 demo: venv
 	mkdir -p $(DAGSTER_HOME)

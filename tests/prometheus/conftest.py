@@ -1,0 +1,64 @@
+"""A real Prometheus, backfilled with a small generated fleet, shared by this folder's tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from analytics.fleet_telemetry import FleetTelemetry, generate_telemetry, openmetrics_lines
+from analytics.fleet_topology import FleetTopology, generate_topology
+from cli import prometheus_local
+
+END = datetime(2026, 11, 20, tzinfo=UTC)
+DAYS = 3
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class BackfilledPrometheus:
+    url: str
+    data_dir: Path
+    topology: FleetTopology
+    telemetry: FleetTelemetry
+
+
+def require_binaries() -> None:
+    try:
+        prometheus_local.find_binary("prometheus")
+        prometheus_local.find_binary("promtool")
+    except prometheus_local.PrometheusNotInstalledError as exc:
+        if os.environ.get("SLO_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"{exc}; SLO_REQUIRE_SERVICES=1 requires it", pytrace=False)
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def prometheus_binaries() -> None:
+    require_binaries()
+
+
+@pytest.fixture(scope="session")
+def prometheus_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackfilledPrometheus]:
+    require_binaries()
+    root = tmp_path_factory.mktemp("prometheus")
+    topology = generate_topology(30, seed=21)
+    telemetry = generate_telemetry(topology, days=DAYS, seed=21, end=END)
+    source = root / "fleet.om"
+    with source.open("w", encoding="utf-8") as sink:
+        sink.writelines(openmetrics_lines(telemetry))
+    data = root / "tsdb"
+    prometheus_local.backfill(source, data)
+    server = prometheus_local.start(data, port=free_port())
+    yield BackfilledPrometheus(server.url, data, topology, telemetry)
+    server.stop()
