@@ -8,6 +8,7 @@ itself a finding an SRE wants to see.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,13 @@ SOURCE_CONFIDENCE: Mapping[str, float] = {
 
 #: A stale edge may be gone; it keeps half of its weight until someone refreshes or removes it.
 STALE_CONFIDENCE_FACTOR = 0.5
+
+#: Attributes a source cannot observe: its rows carry the defaults, which must not be mistaken
+#: for a disagreement with a source that does know (traces show that a call happens, not
+#: whether the caller can live without it).
+UNOBSERVED_ATTRIBUTES: Mapping[str, frozenset[str]] = {
+    "otel_service_graph": frozenset({"criticality", "timeout_ms", "retry_config"}),
+}
 
 EDGE_ATTRIBUTES = (
     "communication_mode",
@@ -128,6 +136,7 @@ def merge_edge(observations: list[EdgeObservation]) -> EffectiveEdge:
                 o.discovery_source: o.attributes.get(attribute)
                 for o in ranked
                 if o.attributes.get(attribute) is not None
+                and attribute not in UNOBSERVED_ATTRIBUTES.get(o.discovery_source, ())
             }
             if len({_hashable(v) for v in values.values()}) > 1:
                 conflicts.append(
@@ -166,3 +175,14 @@ def _hashable(value: Any) -> Any:
     if isinstance(value, list):
         return tuple(_hashable(v) for v in value)
     return value
+
+
+def confidence_from_volume(
+    calls: int, *, ceiling: float = SOURCE_CONFIDENCE["otel_service_graph"]
+) -> float:
+    """Trust in a traced edge grows with the evidence: one call might be a probe or a sampling
+    artefact, a hundred thousand calls a day is a dependency. Log-scaled from 0.5 to `ceiling`.
+    """
+    if calls <= 0:
+        return 0.0
+    return round(0.5 + (ceiling - 0.5) * min(1.0, math.log10(calls + 1) / 5), 4)

@@ -347,6 +347,27 @@ def hourly_frame(telemetry: FleetTelemetry) -> pl.DataFrame:
     return pl.DataFrame(columns, schema=SLI_HOURLY_SCHEMA, nan_to_null=True)
 
 
+def service_graph_daily(telemetry: FleetTelemetry) -> pl.DataFrame:
+    """(day, client, server, calls): what a tracing service graph reports per UTC day."""
+    per_day = 86400 // telemetry.step_seconds
+    days = telemetry.steps // per_day
+    rows = [
+        (telemetry.start.date() + timedelta(days=d), client, server, int(total))
+        for (client, server), calls in sorted(telemetry.edge_calls.items())
+        for d, total in enumerate(calls[: days * per_day].reshape(days, per_day).sum(axis=1))
+    ]
+    return pl.DataFrame(
+        rows,
+        schema={
+            "day": pl.Date(),
+            "client": pl.String(),
+            "server": pl.String(),
+            "calls": pl.Int64(),
+        },
+        orient="row",
+    )
+
+
 def _labels(**labels: str) -> str:
     return "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
 

@@ -36,7 +36,9 @@ def graph_divergences(
     observed: dict[str, set[str]] = defaultdict(set)
     for obs in observations:
         if obs.discovery_source in DECLARED_SOURCES:
-            declared[obs.source].add(obs.target)
+            # Traces show calls; a declared async hop (a queue) is not a call to look for.
+            if obs.attributes.get("communication_mode") != "async":
+                declared[obs.source].add(obs.target)
         elif obs.discovery_source in OBSERVED_SOURCES:
             observed[obs.source].add(obs.target)
     found: list[Divergence] = []

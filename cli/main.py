@@ -86,7 +86,12 @@ def _write_telemetry(
 ) -> None:
     from rich.progress import Progress
 
-    from analytics.fleet_telemetry import generate_telemetry, hourly_frame, openmetrics_lines
+    from analytics.fleet_telemetry import (
+        generate_telemetry,
+        hourly_frame,
+        openmetrics_lines,
+        service_graph_daily,
+    )
 
     with console.status(f"drawing {days} days of telemetry"):
         telemetry = generate_telemetry(topology, days=days, seed=seed, step_minutes=step_minutes)
@@ -95,6 +100,11 @@ def _write_telemetry(
     folder.mkdir(exist_ok=True)
     for (day,), part in frame.group_by(frame["hour"].dt.date(), maintain_order=True):
         part.write_parquet(folder / f"{day}.parquet")
+    graph_folder = out / "service_graph"
+    graph_folder.mkdir(exist_ok=True)
+    calls = service_graph_daily(telemetry)
+    for (day,), part in calls.group_by("day", maintain_order=True):
+        part.drop("day").write_parquet(graph_folder / f"{day}.parquet")
     (out / "truth.json").write_text(json.dumps(telemetry.truth, indent=1), encoding="utf-8")
     console.print(
         f"[green]wrote {folder}[/green] ({frame.height} service-hours) and {out / 'truth.json'}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from config.settings import get_settings
+from pipelines.defs.graph.assets import observed_service_graph
 from pipelines.defs.telemetry.assets import sli_hourly
 from pipelines.defs.telemetry.checks import sli_hourly_completeness, sli_hourly_counts_are_possible
 from pipelines.resources import OperationalStoreResource, PolarsParquetIOManager, TelemetryResource
@@ -20,7 +21,7 @@ def build_resources() -> dict[str, object]:
 
 
 defs = dg.Definitions(
-    assets=[sli_hourly],
+    assets=[sli_hourly, observed_service_graph],
     asset_checks=[sli_hourly_counts_are_possible, sli_hourly_completeness],
     resources=build_resources(),
 )

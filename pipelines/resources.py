@@ -18,6 +18,11 @@ from sqlalchemy.engine import Engine
 from config.settings import Settings, get_settings
 from pipelines.telemetry.prometheus_http import PrometheusClient
 from pipelines.telemetry.promql import MetricNames
+from pipelines.telemetry.service_graph_sources import (
+    ParquetServiceGraphSource,
+    PrometheusServiceGraphSource,
+    ServiceGraphSource,
+)
 from pipelines.telemetry.sli_sources import ParquetSliSource, PrometheusSliSource, SliSource
 from store.engine import make_engine
 from store.tables import services
@@ -82,13 +87,21 @@ class TelemetryResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             return ParquetSliSource(Path(self.parquet_path))
         raise ValueError(f"unknown telemetry source {self.source!r} (prometheus | parquet)")
 
+    def service_graph_source(self) -> ServiceGraphSource:
+        if self.source == "prometheus":
+            return PrometheusServiceGraphSource(self.client(), self.metric_names())
+        # Beside the SLI files: <fleet>/sli_hourly and <fleet>/service_graph.
+        return ParquetServiceGraphSource(Path(self.parquet_path).parent / "service_graph")
+
 
 class OperationalStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     database_url: str
+    stale_edge_hours: float = 168.0
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> OperationalStoreResource:
-        return cls(database_url=(settings or get_settings()).database_url)
+        settings = settings or get_settings()
+        return cls(database_url=settings.database_url, stale_edge_hours=settings.stale_edge_hours)
 
     def engine(self) -> Engine:
         return make_engine(self.database_url)

@@ -340,7 +340,11 @@ def _upsert_edges(
                 "target_service_id": key[1],
                 **columns,
                 "discovery_source": submission.source,
-                "confidence_score": SOURCE_CONFIDENCE[submission.source],
+                "confidence_score": (
+                    edge.confidence
+                    if edge.confidence is not None
+                    else SOURCE_CONFIDENCE[submission.source]
+                ),
                 "last_observed_at": observed_at,
                 "is_stale": False,
                 "created_at": now,

@@ -19,6 +19,9 @@ class EdgeRecord:
     source: str
     target: str
     attributes: Mapping[str, Any] = field(default_factory=dict)
+    #: How sure the source is that the edge exists (e.g. from call volume); None: the
+    #: source's default confidence.
+    confidence: float | None = None
 
 
 @dataclass(frozen=True)

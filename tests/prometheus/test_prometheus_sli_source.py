@@ -141,3 +141,53 @@ def test_outage_retries_then_opens_the_circuit_with_a_clear_error(
     with pytest.raises(CircuitOpenError, match="circuit open"):
         source.fetch_day(DAY)
     assert client.calls == calls  # refused without touching the network
+
+
+def test_edges_discovered_from_traces_are_merged_and_divergences_reported(
+    prometheus_fleet: Any, engine: Engine, store_url: str, tmp_path: Path
+) -> None:
+    from pipelines.defs.graph.assets import observed_service_graph
+    from store.dependency_traversal import dependency_subgraph
+
+    payload = DependencyGraphIn.model_validate(prometheus_fleet.topology.to_payload())
+    ingest_graph(engine, payload.to_submission(), stale_after=timedelta(days=3650))
+    truth = prometheus_fleet.telemetry.truth
+    result = dg.materialize(
+        [observed_service_graph],
+        resources={
+            "telemetry": TelemetryResource(
+                source="prometheus", prometheus_url=prometheus_fleet.url
+            ),
+            "store": OperationalStoreResource(database_url=store_url, stale_edge_hours=24 * 3650),
+            "warehouse_io": PolarsParquetIOManager(base_path=str(tmp_path)),
+        },
+        partition_key="2026-11-18",
+    )
+    assert result.success
+    metadata = result.asset_materializations_for_node("observed_service_graph")[0].metadata
+    observed = pl.read_parquet(tmp_path / "observed_service_graph" / "2026-11-18.parquet")
+    assert (
+        metadata["edges_observed"].value
+        == observed.height
+        == len(prometheus_fleet.telemetry.edge_calls)
+    )
+    assert observed["confidence"].is_between(0.5, 0.9).all()
+    # Every hidden dependency the generator planted is found, and nothing else is.
+    assert metadata["called_but_undeclared"].value == len(truth["undeclared_calls"])
+    assert metadata["otel_rows_created"].value == observed.height  # first trace ingestion
+    # Dead declarations are found for callers that traces do see.
+    callers_seen = set(observed["client"])
+    planted = [p for p in truth["uncalled_declared_edges"] if p[0] in callers_seen]
+    assert metadata["declared_but_never_called"].value >= len(planted)
+    # The traced edge now backs the declared one: two sources, combined confidence.
+    client, server = observed.row(0)[:2]
+    edge = next(
+        e
+        for e in dependency_subgraph(engine, client, direction="downstream", depth=1).edges
+        if e["target"] == server
+    )
+    if (client, server) in {tuple(p) for p in truth["undeclared_calls"]}:
+        assert edge["discovery_sources"] == ["otel_service_graph"]
+    else:
+        assert edge["discovery_sources"] == ["manual", "otel_service_graph"]
+        assert edge["effective_source"] == "manual"

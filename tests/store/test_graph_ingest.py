@@ -106,18 +106,18 @@ def test_changed_attributes_update_the_row_and_bump_updated_at(engine: Engine) -
 
 
 def test_sources_keep_their_own_rows_and_conflicts_are_reported(engine: Engine) -> None:
-    submit(engine, "otel_service_graph", edges=[("a", "b", {"criticality": "soft"})])
+    submit(engine, "service_mesh", edges=[("a", "b", {"criticality": "soft"})])
     result = submit(
         engine, "manual", edges=[("a", "b", {"criticality": "hard", "protocol": "grpc"})]
     )
-    assert set(edge_rows(engine)) == {("a", "b", "otel_service_graph"), ("a", "b", "manual")}
+    assert set(edge_rows(engine)) == {("a", "b", "service_mesh"), ("a", "b", "manual")}
     conflicts = {c["attribute"]: c for c in result.conflicts}
     assert set(conflicts) == {"criticality"}
     assert conflicts["criticality"]["effective_source"] == "manual"
     assert conflicts["criticality"]["effective_value"] == "hard"
     assert conflicts["criticality"]["values_by_source"] == {
         "manual": "hard",
-        "otel_service_graph": "soft",
+        "service_mesh": "soft",
     }
     # A lower-priority source reporting later still does not win.
     later = submit(engine, "kubernetes", edges=[("a", "b", {"criticality": "degraded"})])

@@ -26,11 +26,8 @@ def test_priority_manual_over_mesh_over_otel_over_kubernetes() -> None:
     assert edge.discovery_sources == ("service_mesh", "otel_service_graph", "kubernetes")
     (conflict,) = edge.conflicts
     assert conflict.attribute == "criticality"
-    assert conflict.values == {
-        "service_mesh": "hard",
-        "otel_service_graph": "soft",
-        "kubernetes": "degraded",
-    }
+    # Traces cannot tell criticality: the OTel row's default is not a disagreement.
+    assert conflict.values == {"service_mesh": "hard", "kubernetes": "degraded"}
 
 
 def test_fresh_observation_beats_stale_higher_priority() -> None:

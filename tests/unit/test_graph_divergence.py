@@ -6,14 +6,15 @@ from analytics.edge_merge import EdgeObservation
 from analytics.graph_divergence import graph_divergences
 
 
-def o(source: str, target: str, discovery: str) -> EdgeObservation:
-    return EdgeObservation(source, target, discovery, {})
+def o(source: str, target: str, discovery: str, mode: str = "sync") -> EdgeObservation:
+    return EdgeObservation(source, target, discovery, {"communication_mode": mode})
 
 
 def test_divergences_both_ways_only_for_services_with_both_views() -> None:
     observations = [
         o("api", "db", "manual"),
         o("api", "cache", "manual"),
+        o("api", "events", "manual", mode="async"),  # a queue hop is not a traced call
         o("api", "db", "otel_service_graph"),
         o("api", "search", "service_mesh"),
         o("worker", "queue", "manual"),  # no runtime view of worker: not compared
