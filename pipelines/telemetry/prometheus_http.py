@@ -7,6 +7,7 @@ through); a bad query is reported at once with Prometheus's own error text, neve
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+import orjson
 
 
 class PrometheusError(RuntimeError):
@@ -68,35 +70,53 @@ class PrometheusClient:
     transport: httpx.BaseTransport | None = None
     calls: int = 0
 
+    _http: httpx.Client | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
     def _client(self) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {self.bearer_token}"} if self.bearer_token else {}
-        return httpx.Client(
-            base_url=self.url.rstrip("/"),
-            headers=headers,
-            auth=self.basic_auth,
-            timeout=self.timeout_s,
-            transport=self.transport,
-        )
+        """One pooled, thread-safe connection for all queries (TLS set-up costs once)."""
+        with self._lock:
+            if self._http is None:
+                headers = (
+                    {"Authorization": f"Bearer {self.bearer_token}"} if self.bearer_token else {}
+                )
+                self._http = httpx.Client(
+                    base_url=self.url.rstrip("/"),
+                    headers=headers,
+                    auth=self.basic_auth,
+                    timeout=self.timeout_s,
+                    transport=self.transport,
+                )
+            return self._http
+
+    def close(self) -> None:
+        with self._lock:
+            if self._http is not None:
+                self._http.close()
+                self._http = None
 
     def _get(self, path: str, params: dict[str, str]) -> Any:
         last_error = "no attempt made"
         for attempt in range(len(self.backoff_s) + 1):
-            self.breaker.before_call()
-            self.calls += 1
+            with self._lock:
+                self.breaker.before_call()
+                self.calls += 1
             try:
-                with self._client() as client:
-                    response = client.get(path, params=params)
+                response = self._client().get(path, params=params)
                 if 400 <= response.status_code < 500 and response.status_code != 429:
-                    self.breaker.record_success()  # the server is fine; the query is not
+                    with self._lock:
+                        self.breaker.record_success()  # the server is fine; the query is not
                     raise PrometheusQueryError(_error_text(response))
                 response.raise_for_status()
-                body = response.json()
+                body = orjson.loads(response.content)  # 3-5x faster than json on big matrices
                 if body.get("status") != "success":
                     raise PrometheusQueryError(body.get("error", "query failed"))
-                self.breaker.record_success()
+                with self._lock:
+                    self.breaker.record_success()
                 return body["data"]
-            except (httpx.TransportError, httpx.HTTPStatusError) as exc:
-                self.breaker.record_failure()
+            except (httpx.TransportError, httpx.HTTPStatusError, orjson.JSONDecodeError) as exc:
+                with self._lock:
+                    self.breaker.record_failure()
                 last_error = f"{type(exc).__name__}: {exc}"
                 if attempt < len(self.backoff_s):
                     self.sleep(self.backoff_s[attempt])

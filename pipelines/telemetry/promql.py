@@ -1,8 +1,10 @@
 """PromQL for fleet-wide SLI queries, and the label hygiene that keeps them safe.
 
 Every query aggregates `by (service)` over the whole fleet: the cost of a pipeline run is a
-handful of queries per day partition, never one per service. Values that reach a query from
-outside (a service id for a one-service regeneration) are validated and quoted first.
+handful of queries per day partition, never one per service. Counts are rounded server-side:
+they are whole requests anyway, and short numbers halve the JSON to transfer and decode.
+Values that reach a query from outside (a service id for a one-service regeneration) are
+validated and quoted first.
 """
 
 from __future__ import annotations
@@ -77,17 +79,17 @@ def service_matcher(names: MetricNames, services: list[str] | None) -> str:
 
 def requests_query(names: MetricNames, window: str = "1h", only: list[str] | None = None) -> str:
     selector = names.requests + _matchers(service_matcher(names, only))
-    return f"sum by ({names.service_label}) (increase({selector}[{window}]))"
+    return f"round(sum by ({names.service_label}) (increase({selector}[{window}])))"
 
 
 def errors_query(names: MetricNames, window: str = "1h", only: list[str] | None = None) -> str:
     selector = names.requests + _matchers(names.error_selector, service_matcher(names, only))
-    return f"sum by ({names.service_label}) (increase({selector}[{window}]))"
+    return f"round(sum by ({names.service_label}) (increase({selector}[{window}])))"
 
 
 def buckets_query(names: MetricNames, window: str = "1h", only: list[str] | None = None) -> str:
     selector = names.duration_bucket + _matchers(service_matcher(names, only))
-    return f"sum by ({names.service_label}, le) (increase({selector}[{window}]))"
+    return f"round(sum by ({names.service_label}, le) (increase({selector}[{window}])))"
 
 
 def service_graph_query(names: MetricNames, window: str = "1d") -> str:

@@ -8,8 +8,8 @@ pipeline. A Prometheus day costs three range queries, whatever the number of ser
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -67,20 +67,40 @@ class PrometheusSliSource:
         first, last = start + timedelta(hours=1), end
         only = list(services) if services is not None else None
         label = self.names.service_label
-        requests = self.client.query_range(
-            requests_query(self.names, self.window, only), first, last, 3600
-        )
-        errors = self.client.query_range(
-            errors_query(self.names, self.window, only), first, last, 3600
-        )
-        buckets = self.client.query_range(
-            buckets_query(self.names, self.window, only), first, last, 3600
-        )
+        queries = [
+            build(self.names, self.window, only)
+            for build in (requests_query, errors_query, buckets_query)
+        ]
+        # Three independent queries: Prometheus evaluates one while we decode another.
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            requests, errors, buckets = pool.map(
+                lambda q: self.client.query_range(q, first, last, 3600), queries
+            )
         return assemble_day(start, label, requests, errors, buckets)
 
 
-def _points(series: dict[str, Any]) -> dict[int, float]:
-    return {int(float(t)): float(v) for t, v in series["values"] if not math.isnan(float(v))}
+def _long(result: list[dict[str, Any]], label: str, value: str) -> pl.DataFrame:
+    """A range-query matrix as a long table (service, le, ts, value), built column-wise."""
+    services: list[str] = []
+    bounds: list[str] = []
+    stamps: list[float] = []
+    values: list[str] = []
+    for series in result:
+        points = series["values"]
+        metric = series["metric"]
+        services += [metric.get(label, "")] * len(points)
+        bounds += [metric.get("le", "+Inf")] * len(points)
+        point_stamps, point_values = zip(*points, strict=True)
+        stamps += point_stamps
+        values += point_values
+    return pl.DataFrame(
+        {"service": services, "le": bounds, "ts": stamps, value: values},
+        schema={"service": pl.String, "le": pl.String, "ts": pl.Float64, value: pl.String},
+    ).with_columns(
+        pl.col("ts").cast(pl.Int64),
+        pl.col(value).cast(pl.Float64),
+        pl.col("le").cast(pl.Float64),
+    )
 
 
 def assemble_day(
@@ -95,47 +115,65 @@ def assemble_day(
     An hour for which Prometheus has no request samples is kept as a row with
     `has_data = false` and null values: a gap is a fact about the data, not a zero.
     """
+    req = _long(requests, label, "requests").drop("le")
+    err = _long(errors, label, "errors").drop("le")
+    hist = _long(buckets, label, "count").filter(pl.col("count").is_not_nan())
+    services = sorted(set(req["service"].to_list()) | set(hist["service"].to_list()))
     hour_ends = [int((start + timedelta(hours=h + 1)).timestamp()) for h in range(24)]
-    req = {s["metric"].get(label, ""): _points(s) for s in requests}
-    err = {s["metric"].get(label, ""): _points(s) for s in errors}
-    by_bound: dict[str, dict[float, dict[int, float]]] = defaultdict(dict)
-    for s in buckets:
-        le = float(s["metric"].get("le", "+Inf"))
-        by_bound[s["metric"].get(label, "")][le] = _points(s)
-    services = sorted(set(req) | set(by_bound))
-    rows: dict[str, list[Any]] = {name: [] for name in SLI_HOURLY_SCHEMA.names()}
-    cumulative_rows: list[list[float]] = []
-    bounds: list[float] = []
-    for service in services:
-        series = by_bound.get(service, {})
-        service_bounds = sorted(series)
-        if service_bounds and not bounds:
-            bounds = [b for b in service_bounds if b != math.inf]
-        for t in hour_ends:
-            n = req.get(service, {}).get(t)
-            has_data = n is not None
-            total = round(n) if n is not None else None
-            bad = min(round(err.get(service, {}).get(t, 0.0)), total) if total is not None else None
-            counts = [series[b].get(t, 0.0) for b in service_bounds] if has_data else []
-            cumulative = np.maximum.accumulate(np.asarray(counts)) if counts else np.asarray([])
-            rows["service"].append(service)
-            rows["hour"].append(datetime.fromtimestamp(t - 3600, UTC))
-            rows["requests"].append(total)
-            rows["errors"].append(bad)
-            rows["availability"].append(1.0 - bad / total if total and bad is not None else None)
-            rows["latency_buckets"].append([round(c) for c in cumulative] if has_data else None)
-            rows["has_data"].append(has_data)
-            cumulative_rows.append(list(cumulative) if len(cumulative) == len(bounds) + 1 else [])
-    width = len(bounds) + 1
-    matrix = np.asarray(
-        [r if len(r) == width else [0.0] * width for r in cumulative_rows], dtype=np.float64
-    ).reshape(len(cumulative_rows), width)
-    for name, q in QUANTILES.items():
-        values = histogram_quantile(q, bounds, matrix) if bounds else np.full(len(matrix), np.nan)
-        rows[f"latency_{name}"] = [None if math.isnan(v) else float(v) for v in values]
-    rows["data_completeness"] = [0.0] * len(rows["service"])
-    frame = pl.DataFrame(rows, schema=SLI_HOURLY_SCHEMA)
-    return with_completeness(frame)
+    grid = pl.DataFrame({"service": services}).join(
+        pl.DataFrame({"ts": hour_ends}, schema={"ts": pl.Int64}), how="cross"
+    )
+    bounds = sorted(b for b in set(hist["le"].to_list()) if math.isfinite(b))
+    columns = [*bounds, math.inf]
+    matrix = np.zeros((grid.height, len(columns)))
+    if hist.height:
+        wide = hist.with_columns(
+            pl.col("le").replace_strict(columns, list(range(len(columns))))
+        ).pivot(on="le", index=["service", "ts"], values="count", aggregate_function="sum")
+        ordered = [str(i) for i in range(len(columns)) if str(i) in wide.columns]
+        placed = grid.join(wide, on=["service", "ts"], how="left")
+        for i in range(len(columns)):
+            if str(i) in ordered:
+                matrix[:, i] = placed[str(i)].fill_null(0.0).fill_nan(0.0).to_numpy()
+        # Buckets are cumulative; extrapolation noise must not make them decrease.
+        matrix = np.maximum.accumulate(matrix, axis=1)
+    frame = (
+        grid.join(req.filter(pl.col("requests").is_not_nan()), on=["service", "ts"], how="left")
+        .join(err.filter(pl.col("errors").is_not_nan()), on=["service", "ts"], how="left")
+        .with_columns(
+            pl.col("requests").round().cast(pl.Int64),
+            pl.col("errors").round().cast(pl.Int64),
+        )
+        .with_columns(
+            has_data=pl.col("requests").is_not_null(),
+            errors=pl.when(pl.col("requests").is_not_null())
+            .then(pl.min_horizontal(pl.col("errors").fill_null(0), pl.col("requests")))
+            .otherwise(None),
+            hour=pl.from_epoch(pl.col("ts") - 3600, time_unit="s").dt.replace_time_zone("UTC"),
+        )
+    )
+    has_data = frame["has_data"].to_numpy()
+    quantiles = {
+        f"latency_{name}": np.where(
+            has_data,
+            histogram_quantile(q, bounds, matrix) if bounds else np.nan,
+            np.nan,
+        )
+        for name, q in QUANTILES.items()
+    }
+    frame = frame.with_columns(
+        availability=pl.when(pl.col("requests") > 0).then(
+            1.0 - pl.col("errors") / pl.col("requests")
+        ),
+        latency_buckets=pl.Series("latency_buckets", np.rint(matrix).astype(np.int64)).cast(
+            pl.List(pl.Int64)
+        ),
+        data_completeness=pl.lit(0.0),
+        **{k: pl.Series(k, v).fill_nan(None) for k, v in quantiles.items()},
+    ).with_columns(
+        latency_buckets=pl.when(pl.col("has_data")).then(pl.col("latency_buckets")),
+    )
+    return with_completeness(frame.select(SLI_HOURLY_SCHEMA.names()).cast(SLI_HOURLY_SCHEMA))
 
 
 def with_completeness(frame: pl.DataFrame) -> pl.DataFrame:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -125,22 +125,28 @@ def test_outage_retries_then_opens_the_circuit_with_a_clear_error(
     assert httpx.get(f"{server.url}/-/ready").status_code == 200
     server.stop()
 
+    # One query: bounded retries with the documented backoff, then a clear error.
     sleeps: list[float] = []
+    single = PrometheusClient(server.url, timeout_s=1.0, sleep=sleeps.append)
+    with pytest.raises(PrometheusError, match="did not answer after 4 attempts"):
+        single.query("up", datetime.now(UTC))
+    assert sleeps == [1.0, 2.0, 4.0]
+
+    # A day partition (3 concurrent queries): the 10th consecutive failure opens the circuit,
+    # and from then on calls are refused at once, without touching the network.
+    sleeps.clear()
     breaker = CircuitBreaker(failure_threshold=10, reset_after_s=30.0)
     client = PrometheusClient(server.url, timeout_s=1.0, sleep=sleeps.append, breaker=breaker)
     source = PrometheusSliSource(client, MetricNames())
-    with pytest.raises(PrometheusError, match="did not answer after 4 attempts"):
-        source.fetch_day(DAY)
-    assert sleeps == [1.0, 2.0, 4.0]
     with pytest.raises(PrometheusError):
         source.fetch_day(DAY)
-    with pytest.raises(PrometheusError):
-        source.fetch_day(DAY)  # the 10th consecutive failure opens the circuit
     assert breaker.state == "open"
+    assert 10 <= client.calls <= 12
+    assert set(sleeps) <= {1.0, 2.0, 4.0}
     calls = client.calls
     with pytest.raises(CircuitOpenError, match="circuit open"):
         source.fetch_day(DAY)
-    assert client.calls == calls  # refused without touching the network
+    assert client.calls == calls
 
 
 def test_edges_discovered_from_traces_are_merged_and_divergences_reported(

@@ -16,11 +16,11 @@ from pipelines.telemetry.promql import (
 
 def test_queries_aggregate_by_service_over_the_whole_fleet() -> None:
     names = MetricNames()
-    assert requests_query(names) == "sum by (service) (increase(http_requests_total[1h]))"
+    assert requests_query(names) == "round(sum by (service) (increase(http_requests_total[1h])))"
     assert errors_query(names) == (
-        'sum by (service) (increase(http_requests_total{status=~"5.."}[1h]))'
+        'round(sum by (service) (increase(http_requests_total{status=~"5.."}[1h])))'
     )
-    assert buckets_query(names).startswith("sum by (service, le) (increase(")
+    assert buckets_query(names).startswith("round(sum by (service, le) (increase(")
 
 
 def test_spanmetrics_profile_and_restriction_to_services() -> None:
