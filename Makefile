@@ -26,6 +26,7 @@ services:
 
 demo: venv
 	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/slo-engine demo
 
 lint: venv
@@ -42,6 +43,7 @@ test: lint typecheck pytest
 
 bench: venv services
 	$(BIN)/python benchmarks/graph_store.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/telemetry_fetch.py
 
 clean:
 	rm -rf .slo-engine .pytest_cache .mypy_cache .ruff_cache

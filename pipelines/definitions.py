@@ -20,8 +20,11 @@ def build_resources() -> dict[str, object]:
     }
 
 
+DAILY_ASSETS = [sli_hourly, observed_service_graph]
+DAILY_CHECKS = [sli_hourly_counts_are_possible, sli_hourly_completeness]
+
 defs = dg.Definitions(
-    assets=[sli_hourly, observed_service_graph],
-    asset_checks=[sli_hourly_counts_are_possible, sli_hourly_completeness],
+    assets=DAILY_ASSETS,
+    asset_checks=DAILY_CHECKS,
     resources=build_resources(),
 )

@@ -81,14 +81,21 @@ def test_ingest_rejects_an_invalid_file_naming_the_field(cli_env: str, tmp_path:
 
 def test_demo_runs_on_the_embedded_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SLO_DATABASE_URL", f"sqlite:///{tmp_path / 'demo.db'}")
+    monkeypatch.setenv("SLO_TELEMETRY", "parquet")
+    monkeypatch.setenv("SLO_TELEMETRY_PARQUET_PATH", str(tmp_path / "fleet" / "sli_hourly"))
+    monkeypatch.setenv("SLO_WAREHOUSE_PATH", str(tmp_path / "warehouse"))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
     get_settings.cache_clear()
     try:
-        result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--services", "80"])
+        result = runner.invoke(app, ["demo", "--services", "60", "--days", "2"])
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     assert "demo complete" in result.output
-    assert count(f"sqlite:///{tmp_path / 'demo.db'}", services) == 80
+    assert count(f"sqlite:///{tmp_path / 'demo.db'}", services) == 60
+    produced = sorted(p.name for p in (tmp_path / "warehouse" / "sli_hourly").glob("*.parquet"))
+    assert len(produced) == 2
+    assert len(list((tmp_path / "warehouse" / "observed_service_graph").glob("*.parquet"))) == 2
 
 
 def test_generate_with_telemetry_writes_partitions_truth_and_openmetrics(tmp_path: Path) -> None:
