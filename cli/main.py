@@ -200,6 +200,8 @@ def materialize(
             partition_key=key,
             instance=instance,
             raise_on_error=False,
+            # Step-level debug events go to the Dagster instance, not the terminal.
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         )
         table = Table(title=f"partition {key}: {'success' if result.success else 'FAILED'}")
         table.add_column("asset / check")
