@@ -10,6 +10,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -100,3 +101,28 @@ def settings(store_url: str) -> Settings:
 def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def materialize_day(store_url: str, tmp_path: Path) -> Any:
+    """Materialize daily assets for one partition against this test's store and a warehouse
+    under tmp_path/warehouse; returns (result, warehouse path)."""
+    import dagster as dg
+
+    from pipelines.resources import OperationalStoreResource, PolarsParquetIOManager
+
+    warehouse = tmp_path / "warehouse"
+
+    def run(assets: list[Any], telemetry: Any, day: str, **store: Any) -> Any:
+        return dg.materialize(
+            assets,
+            resources={
+                "telemetry": telemetry,
+                "store": OperationalStoreResource(database_url=store_url, **store),
+                "warehouse_io": PolarsParquetIOManager(base_path=str(warehouse)),
+            },
+            partition_key=day,
+        )
+
+    run.warehouse = warehouse  # type: ignore[attr-defined]
+    return run

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-import dagster as dg
 import polars as pl
 from sqlalchemy.engine import Engine
 
@@ -13,7 +13,7 @@ from analytics.fleet_telemetry import SLI_HOURLY_SCHEMA, generate_telemetry, hou
 from analytics.fleet_topology import generate_topology
 from pipelines.defs.telemetry.assets import sli_hourly
 from pipelines.defs.telemetry.checks import sli_hourly_completeness, sli_hourly_counts_are_possible
-from pipelines.resources import OperationalStoreResource, PolarsParquetIOManager, TelemetryResource
+from pipelines.resources import TelemetryResource
 from serving.schemas import DependencyGraphIn
 from store.graph_ingest import ingest_graph
 
@@ -21,7 +21,7 @@ END = datetime(2026, 11, 20, tzinfo=UTC)
 
 
 def test_two_partitions_match_the_generated_fleet_and_report_gaps(
-    engine: Engine, store_url: str, tmp_path: Path
+    engine: Engine, materialize_day: Any, tmp_path: Path
 ) -> None:
     topology = generate_topology(40, seed=3)
     telemetry = generate_telemetry(topology, days=2, seed=3, end=END)
@@ -36,22 +36,18 @@ def test_two_partitions_match_the_generated_fleet_and_report_gaps(
     payload = DependencyGraphIn.model_validate(topology.to_payload())
     ingest_graph(engine, payload.to_submission(), stale_after=timedelta(days=7))
 
-    resources = {
-        "telemetry": TelemetryResource(source="parquet", parquet_path=str(folder)),
-        "store": OperationalStoreResource(database_url=store_url),
-        "warehouse_io": PolarsParquetIOManager(base_path=str(tmp_path / "warehouse")),
-    }
+    telemetry_resource = TelemetryResource(source="parquet", parquet_path=str(folder))
     externals = {
         n["service_id"] for n in topology.nodes if n["metadata"]["service_type"] == "external"
     }
     for day in ("2026-11-18", "2026-11-19"):
-        result = dg.materialize(
+        result = materialize_day(
             [sli_hourly, sli_hourly_counts_are_possible, sli_hourly_completeness],
-            resources=resources,
-            partition_key=day,
+            telemetry_resource,
+            day,
         )
         assert result.success
-        written = pl.read_parquet(tmp_path / "warehouse" / "sli_hourly" / f"{day}.parquet")
+        written = pl.read_parquet(materialize_day.warehouse / "sli_hourly" / f"{day}.parquet")
         assert written.schema == SLI_HOURLY_SCHEMA
         checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
         assert checks["sli_hourly_counts_are_possible"].passed

@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
 import httpx
 import numpy as np
 import polars as pl
@@ -18,7 +17,7 @@ from analytics.fleet_telemetry import SLI_HOURLY_SCHEMA, hourly_frame
 from cli import prometheus_local
 from pipelines.defs.telemetry.assets import sli_hourly
 from pipelines.defs.telemetry.checks import sli_hourly_completeness, sli_hourly_counts_are_possible
-from pipelines.resources import OperationalStoreResource, PolarsParquetIOManager, TelemetryResource
+from pipelines.resources import TelemetryResource
 from pipelines.telemetry.prometheus_http import (
     CircuitBreaker,
     CircuitOpenError,
@@ -80,24 +79,18 @@ def test_one_service_regeneration_uses_the_same_code_restricted(
 
 
 def test_materialize_two_partitions_from_prometheus(
-    prometheus_fleet: Any, engine: Engine, store_url: str, tmp_path: Path
+    prometheus_fleet: Any, engine: Engine, materialize_day: Any
 ) -> None:
     payload = DependencyGraphIn.model_validate(prometheus_fleet.topology.to_payload())
     ingest_graph(engine, payload.to_submission(), stale_after=timedelta(days=7))
-    resources = {
-        "telemetry": TelemetryResource(source="prometheus", prometheus_url=prometheus_fleet.url),
-        "store": OperationalStoreResource(database_url=store_url),
-        "warehouse_io": PolarsParquetIOManager(base_path=str(tmp_path)),
-    }
+    telemetry = TelemetryResource(source="prometheus", prometheus_url=prometheus_fleet.url)
     for day in ("2026-11-18", "2026-11-19"):
-        result = dg.materialize(
-            [sli_hourly, sli_hourly_counts_are_possible, sli_hourly_completeness],
-            resources=resources,
-            partition_key=day,
+        result = materialize_day(
+            [sli_hourly, sli_hourly_counts_are_possible, sli_hourly_completeness], telemetry, day
         )
         assert result.success
         assert all(c.passed for c in result.get_asset_check_evaluations())
-        written = pl.read_parquet(tmp_path / "sli_hourly" / f"{day}.parquet")
+        written = pl.read_parquet(materialize_day.warehouse / "sli_hourly" / f"{day}.parquet")
         instrumented = {
             n["service_id"]
             for n in prometheus_fleet.topology.nodes
@@ -150,7 +143,7 @@ def test_outage_retries_then_opens_the_circuit_with_a_clear_error(
 
 
 def test_edges_discovered_from_traces_are_merged_and_divergences_reported(
-    prometheus_fleet: Any, engine: Engine, store_url: str, tmp_path: Path
+    prometheus_fleet: Any, engine: Engine, materialize_day: Any
 ) -> None:
     from pipelines.defs.graph.assets import observed_service_graph
     from store.dependency_traversal import dependency_subgraph
@@ -158,20 +151,17 @@ def test_edges_discovered_from_traces_are_merged_and_divergences_reported(
     payload = DependencyGraphIn.model_validate(prometheus_fleet.topology.to_payload())
     ingest_graph(engine, payload.to_submission(), stale_after=timedelta(days=3650))
     truth = prometheus_fleet.telemetry.truth
-    result = dg.materialize(
+    result = materialize_day(
         [observed_service_graph],
-        resources={
-            "telemetry": TelemetryResource(
-                source="prometheus", prometheus_url=prometheus_fleet.url
-            ),
-            "store": OperationalStoreResource(database_url=store_url, stale_edge_hours=24 * 3650),
-            "warehouse_io": PolarsParquetIOManager(base_path=str(tmp_path)),
-        },
-        partition_key="2026-11-18",
+        TelemetryResource(source="prometheus", prometheus_url=prometheus_fleet.url),
+        "2026-11-18",
+        stale_edge_hours=24 * 3650,
     )
     assert result.success
     metadata = result.asset_materializations_for_node("observed_service_graph")[0].metadata
-    observed = pl.read_parquet(tmp_path / "observed_service_graph" / "2026-11-18.parquet")
+    observed = pl.read_parquet(
+        materialize_day.warehouse / "observed_service_graph" / "2026-11-18.parquet"
+    )
     assert (
         metadata["edges_observed"].value
         == observed.height
