@@ -27,7 +27,7 @@ from analytics.fleet_topology import generate_topology
 from cli import prometheus_local
 from pipelines.telemetry.prometheus_http import PrometheusClient
 from pipelines.telemetry.promql import MetricNames, buckets_query, errors_query, requests_query
-from pipelines.telemetry.sli_sources import PrometheusSliSource, assemble_day, day_bounds
+from pipelines.telemetry.sli_sources import PrometheusSliSource, day_bounds
 
 
 def free_port() -> int:
@@ -101,19 +101,38 @@ def main() -> None:
 
             services = telemetry.services
             sample = services[: args.per_service_sample] if args.per_service_sample else services
-            calls_before = client.calls
-            begin = time.perf_counter()
-            for service in sample:
-                # The TRD's TelemetryQueryService plan: one service at a time, its queries in
-                # sequence (on our pooled client, which only flatters the baseline).
+
+            def per_service_plan(queries_for: object) -> tuple[float, int]:
+                calls_before = client.calls
+                begin = time.perf_counter()
+                for service in sample:
+                    for query in queries_for(service):  # type: ignore[operator]
+                        client.query_range(query, first, finish, 3600)
+                elapsed = (time.perf_counter() - begin) * len(services) / len(sample)
+                return elapsed, (client.calls - calls_before) * len(services) // len(sample)
+
+            # What the TRD's TelemetryQueryService implies, one service at a time:
+            # get_availability_sli (good and total events) and get_latency_percentiles
+            # (histogram_quantile per percentile), each a query of its own, in sequence.
+            def trd_plan(service: str) -> list[str]:
                 only = [service]
-                matrices = [
-                    client.query_range(build(names, "1h", only), first, finish, 3600)
-                    for build in (requests_query, errors_query, buckets_query)
+                selector = f'{names.duration_bucket}{{{names.service_label}="{service}"}}'
+                return [
+                    requests_query(names, "1h", only),
+                    errors_query(names, "1h", only),
+                    *(
+                        f"histogram_quantile({q}, sum by (le) (increase({selector}[1h])))"
+                        for q in (0.5, 0.95, 0.99, 0.999)
+                    ),
                 ]
-                assemble_day(start, names.service_label, *matrices)
-            per_service = (time.perf_counter() - begin) * len(services) / len(sample)
-            per_service_queries = (client.calls - calls_before) * len(services) // len(sample)
+
+            # Our own three queries, restricted to one service: the cheapest per-service plan.
+            def lean_plan(service: str) -> list[str]:
+                only = [service]
+                return [b(names, "1h", only) for b in (requests_query, errors_query, buckets_query)]
+
+            trd_seconds, trd_queries = per_service_plan(trd_plan)
+            lean_seconds, lean_queries = per_service_plan(lean_plan)
         finally:
             server.stop()
 
@@ -125,9 +144,13 @@ def main() -> None:
                   "pipeline ≤ 1.5× floor", f"{fleet_wide / floor:.2f}×")  # fmt: skip
     scaled = f", {len(sample)} timed and scaled" if args.per_service_sample else ""
     table.add_row(
-        f"per service (TRD TelemetryQueryService plan){scaled}",
-        str(per_service_queries), f"{per_service:.2f}", "fleet-wide ≥ 20× faster",
-        f"{per_service / fleet_wide:.0f}×",
+        f"per service, TRD TelemetryQueryService plan{scaled}",
+        str(trd_queries), f"{trd_seconds:.2f}", "fleet-wide ≥ 20× faster",
+        f"{trd_seconds / fleet_wide:.0f}×",
+    )  # fmt: skip
+    table.add_row(
+        f"per service, our 3 queries restricted to it{scaled}",
+        str(lean_queries), f"{lean_seconds:.2f}", "", f"{lean_seconds / fleet_wide:.0f}×",
     )  # fmt: skip
     console.print(table)
     console.print(
