@@ -98,6 +98,31 @@ def test_materialize_two_partitions_from_prometheus(
         }
         assert set(written["service"]) >= instrumented
         assert written.filter(pl.col("service").is_in(list(instrumented)))["has_data"].all()
+        assert_matches_truth(written, prometheus_fleet.telemetry.truth, day)
+
+
+def assert_matches_truth(written: pl.DataFrame, truth: dict[str, Any], day: str) -> None:
+    """Services no incident or bad deploy touched that day show truth.json's error rate."""
+    touched = {
+        name
+        for incident in truth["incidents"]
+        if incident["start"][:10] <= day <= incident["end"][:10]
+        for name in (incident["service"], *incident["propagated_to"])
+    } | {
+        r["service"]
+        for r in truth["deploy_regressions"]
+        if r["deployed_at"][:10] <= day <= r["rolled_back_at"][:10]
+    }
+    daily = written.group_by("service").agg(pl.col("requests").sum(), pl.col("errors").sum())
+    checked = 0
+    for service, requests, errors in daily.iter_rows():
+        if service in touched or service not in truth["services"]:
+            continue
+        p = truth["services"][service]["baseline_error_rate"]
+        # Binomial sampling error, widened for increase()'s extrapolation from 4 samples/hour.
+        assert abs(errors - requests * p) <= 6 * (requests * p) ** 0.5 + 0.05 * requests * p + 3
+        checked += 1
+    assert checked >= 5
 
 
 def test_a_bad_query_is_reported_at_once_not_retried(
