@@ -44,6 +44,7 @@ test: lint typecheck pytest
 bench: venv services
 	$(BIN)/python benchmarks/graph_store.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/telemetry_fetch.py
+	$(BIN)/python benchmarks/composite_availability.py
 
 clean:
 	rm -rf .slo-engine .pytest_cache .mypy_cache .ruff_cache
