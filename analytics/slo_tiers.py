@@ -1,0 +1,312 @@
+"""Three tiers of SLO targets per service, each with the evidence for it.
+
+Availability tiers are levels the service has *already met* in most rolling windows of its
+history — conservative in 99.9% of them, balanced in 99% (and never above what its dependencies
+allow), aggressive in 95% — so a tier is a statement about observed behaviour, not a wish.
+Latency tiers are the observed p99.9 / p99 / p95 of the whole lookback plus a noise margin for
+shared infrastructure. Every target carries the share of historical windows that would have
+breached it, a monthly breach probability from resampling days, and a bootstrap confidence
+interval over days.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats
+
+from analytics.latency_histogram import histogram_quantile
+
+MINUTES_PER_MONTH = 365 * 24 * 60 / 12  # 43,800: the TRD's error-budget month
+AVAILABILITY_LEVELS = {"conservative": 0.001, "balanced": 0.01, "aggressive": 0.05}
+LATENCY_QUANTILES = {"conservative": 0.999, "balanced": 0.99, "aggressive": 0.95}
+LATENCY_PERCENTILE_NAMES = {"conservative": "p99.9", "balanced": "p99", "aggressive": "p95"}
+MIN_DAYS = 7  # below this, history says too little: archetype baselines
+FULL_CONFIDENCE_DAYS = 30
+BOOTSTRAP_RESAMPLES = 1000
+
+#: TRD cold-start archetypes: (availability %, p99 latency ms).
+ARCHETYPES: dict[str, tuple[float, float]] = {
+    "api_gateway": (99.95, 200.0),
+    "bff": (99.9, 500.0),
+    "backend": (99.9, 500.0),
+    "consumer": (99.9, 500.0),
+    "datastore": (99.95, 200.0),
+    "cache": (99.95, 200.0),
+    "queue": (99.95, 200.0),
+    "external": (99.5, 2000.0),
+}
+
+
+@dataclass(frozen=True)
+class AvailabilityTier:
+    target: float  # percent
+    error_budget_monthly_minutes: float
+    estimated_breach_probability: float
+    historical_breach_share: float
+    confidence_interval: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class LatencyTier:
+    target_ms: float
+    percentile: str
+    estimated_breach_probability: float
+
+
+@dataclass(frozen=True)
+class DataQuality:
+    data_completeness: float
+    days_with_data: int
+    telemetry_gaps: tuple[tuple[int, int], ...]  # [start, end) hour offsets without data
+    confidence: str  # high | medium | low
+    confidence_note: str
+
+
+@dataclass(frozen=True)
+class TierSet:
+    availability: dict[str, AvailabilityTier]
+    latency: dict[str, LatencyTier]
+    data_quality: DataQuality
+    observed_availability: float | None
+    capped_by_composite: bool
+    cold_start: bool
+    notes: tuple[str, ...] = field(default=())
+
+
+def error_budget_minutes(target_percent: float) -> float:
+    return round((1 - target_percent / 100) * MINUTES_PER_MONTH, 1)
+
+
+def floor_to(value: float, decimals: int = 3) -> float:
+    """Round a percentage down: a target must not promise more than was measured."""
+    scale: float = 10.0**decimals
+    return math.floor(value * scale + 1e-9) / scale
+
+
+def noise_margin(cpu_throttling_ratio: float | None) -> float:
+    """5% headroom for shared infrastructure, up to 10% when CPU throttling is high."""
+    if not cpu_throttling_ratio:
+        return 0.05
+    return 0.05 + 0.05 * min(1.0, float(cpu_throttling_ratio) / 0.25)
+
+
+def telemetry_gaps(has_data: npt.NDArray[np.bool_]) -> tuple[tuple[int, int], ...]:
+    edges = np.diff(np.concatenate([[1], has_data.astype(np.int8), [1]]))
+    starts, ends = np.flatnonzero(edges == -1), np.flatnonzero(edges == 1)
+    return tuple((int(a), int(b)) for a, b in zip(starts, ends, strict=True))
+
+
+def rolling_availability(
+    requests: npt.NDArray[np.float64], errors: npt.NDArray[np.float64], window: int
+) -> npt.NDArray[np.float64]:
+    """Request-weighted availability of every `window`-hour window (step 1 h) with traffic."""
+    if len(requests) < window:
+        window = len(requests)
+    req = np.convolve(requests, np.ones(window), mode="valid")
+    err = np.convolve(errors, np.ones(window), mode="valid")
+    keep = req > 0
+    return np.asarray(1.0 - err[keep] / req[keep], dtype=np.float64)
+
+
+def _daily(values: npt.NDArray[np.float64], days: int) -> npt.NDArray[np.float64]:
+    return np.asarray(values[: days * 24].reshape(days, 24).sum(axis=1), dtype=np.float64)
+
+
+def availability_tiers(
+    requests: npt.ArrayLike,
+    errors: npt.ArrayLike,
+    *,
+    composite_bound: float | None = None,
+    window_hours: int = 24,
+    seed: int = 0,
+) -> tuple[dict[str, AvailabilityTier], float, bool]:
+    """Tiers from hourly counts (NaN = no data). Returns (tiers, observed availability, capped)."""
+    req = np.nan_to_num(np.asarray(requests, dtype=np.float64))
+    err = np.nan_to_num(np.asarray(errors, dtype=np.float64))
+    observed = 1.0 - err.sum() / req.sum() if req.sum() > 0 else 1.0
+    windows = rolling_availability(req, err, window_hours)
+    days = len(req) // 24
+    daily_req, daily_err = _daily(req, days), _daily(err, days)
+    with_traffic = daily_req > 0
+    daily_availability = 1.0 - daily_err[with_traffic] / daily_req[with_traffic]
+    rng = np.random.default_rng(seed)
+    # Monthly outcomes: 30 days drawn with replacement from the observed ones.
+    draws = rng.integers(0, max(1, with_traffic.sum()), size=(BOOTSTRAP_RESAMPLES, 30))
+    month_req = daily_req[with_traffic][draws].sum(axis=1)
+    month_err = daily_err[with_traffic][draws].sum(axis=1)
+    monthly = 1.0 - month_err / np.maximum(month_req, 1.0)
+
+    raw = {tier: float(np.quantile(windows, q)) * 100 for tier, q in AVAILABILITY_LEVELS.items()}
+    capped = composite_bound is not None and raw["balanced"] > composite_bound * 100
+    if composite_bound is not None:
+        raw["balanced"] = min(raw["balanced"], composite_bound * 100)
+    raw["conservative"] = min(raw["conservative"], raw["balanced"])
+    raw["aggressive"] = max(raw["aggressive"], raw["balanced"])
+    tiers = {}
+    for tier, level in AVAILABILITY_LEVELS.items():
+        target = floor_to(raw[tier])
+        interval = _bootstrap_interval(daily_availability, level, seed)
+        tiers[tier] = AvailabilityTier(
+            target=target,
+            error_budget_monthly_minutes=error_budget_minutes(target),
+            estimated_breach_probability=round(float((monthly * 100 < target).mean()), 4),
+            historical_breach_share=round(float((windows * 100 < target).mean()), 4),
+            confidence_interval=interval,
+        )
+    return tiers, float(observed), capped
+
+
+def _bootstrap_interval(
+    daily: npt.NDArray[np.float64], level: float, seed: int
+) -> tuple[float, float]:
+    """95% interval of the tier's statistic (a low quantile of daily availability)."""
+    if len(daily) < 3 or np.ptp(daily) == 0:
+        value = floor_to(float(np.quantile(daily, level)) * 100) if len(daily) else 100.0
+        return (value, value)
+    result = stats.bootstrap(
+        (daily,),
+        lambda x, axis: np.quantile(x, level, axis=axis),
+        n_resamples=BOOTSTRAP_RESAMPLES,
+        confidence_level=0.95,
+        method="percentile",
+        random_state=np.random.default_rng(seed),
+        vectorized=True,
+    )
+    low, high = result.confidence_interval
+    return (floor_to(float(low) * 100), floor_to(float(high) * 100))
+
+
+def latency_tiers(
+    bounds: Sequence[float],
+    hourly_buckets: npt.ArrayLike,
+    *,
+    cpu_throttling_ratio: float | None = None,
+) -> dict[str, LatencyTier]:
+    """Tiers from hourly cumulative `le` buckets (rows = hours, last column = +Inf)."""
+    hourly = np.asarray(hourly_buckets, dtype=np.float64)
+    merged = hourly.sum(axis=0, keepdims=True)
+    margin = noise_margin(cpu_throttling_ratio)
+    tiers = {}
+    for tier, q in LATENCY_QUANTILES.items():
+        seconds = float(histogram_quantile(q, bounds, merged)[0])
+        with_margin = seconds * (1 + margin) if tier != "aggressive" else seconds
+        target_ms = math.ceil(with_margin * 1000)
+        per_hour = histogram_quantile(q, bounds, hourly)
+        per_hour = per_hour[~np.isnan(per_hour)]
+        breach = float((per_hour * 1000 > target_ms).mean()) if len(per_hour) else 0.0
+        tiers[tier] = LatencyTier(
+            target_ms=float(target_ms),
+            percentile=LATENCY_PERCENTILE_NAMES[tier],
+            estimated_breach_probability=round(breach, 4),
+        )
+    return tiers
+
+
+def archetype_tiers(
+    service_type: str | None,
+) -> tuple[dict[str, AvailabilityTier], dict[str, LatencyTier]]:
+    """Cold-start baselines by kind of service (TRD), spread into three tiers."""
+    availability, p99_ms = ARCHETYPES.get(service_type or "backend", ARCHETYPES["backend"])
+    spread = {"conservative": -0.4, "balanced": 0.0, "aggressive": +0.04}
+    avail = {
+        tier: AvailabilityTier(
+            target=round(min(99.999, availability + delta), 3),
+            error_budget_monthly_minutes=error_budget_minutes(availability + delta),
+            estimated_breach_probability=float("nan"),
+            historical_breach_share=float("nan"),
+            confidence_interval=(float("nan"), float("nan")),
+        )
+        for tier, delta in spread.items()
+    }
+    factors = {"conservative": 1.5, "balanced": 1.0, "aggressive": 0.6}
+    latency = {
+        tier: LatencyTier(p99_ms * f, LATENCY_PERCENTILE_NAMES[tier], float("nan"))
+        for tier, f in factors.items()
+    }
+    return avail, latency
+
+
+def recommend_tiers(
+    requests: npt.ArrayLike,
+    errors: npt.ArrayLike,
+    bounds: Sequence[float],
+    hourly_buckets: npt.ArrayLike,
+    has_data: npt.ArrayLike,
+    *,
+    composite_bound: float | None = None,
+    service_type: str | None = None,
+    cpu_throttling_ratio: float | None = None,
+    seed: int = 0,
+) -> TierSet:
+    """All tiers for one service from its hourly SLIs over the lookback (hours in order)."""
+    present = np.asarray(has_data, dtype=bool)
+    req = np.where(present, np.nan_to_num(np.asarray(requests, dtype=np.float64)), 0.0)
+    err = np.where(present, np.nan_to_num(np.asarray(errors, dtype=np.float64)), 0.0)
+    completeness = float(present.mean()) if len(present) else 0.0
+    days_with_data = (
+        int(np.count_nonzero(present.reshape(-1, 24).any(axis=1))) if len(present) >= 24 else 0
+    )
+    gaps = telemetry_gaps(present)
+    notes: list[str] = []
+    if days_with_data < MIN_DAYS or req.sum() == 0:
+        avail, latency = archetype_tiers(service_type)
+        confidence = "low"
+        note = (
+            f"Only {days_with_data} day(s) of data: targets are the "
+            f"{service_type or 'backend'} archetype baseline, to be re-evaluated when 30 days "
+            "have accumulated."
+        )
+        if composite_bound is not None and avail["balanced"].target > composite_bound * 100:
+            notes.append("The archetype's balanced target exceeds the dependency bound.")
+        return TierSet(
+            availability=avail,
+            latency=latency,
+            data_quality=DataQuality(completeness, days_with_data, gaps, confidence, note),
+            observed_availability=None,
+            capped_by_composite=False,
+            cold_start=True,
+            notes=tuple(notes),
+        )
+    avail, observed, capped = availability_tiers(
+        req, err, composite_bound=composite_bound, seed=seed
+    )
+    buckets = np.asarray(hourly_buckets, dtype=np.float64)[present]
+    latency = latency_tiers(bounds, buckets, cpu_throttling_ratio=cpu_throttling_ratio)
+    if days_with_data >= FULL_CONFIDENCE_DAYS and completeness >= 0.95:
+        confidence = "high"
+    elif days_with_data >= FULL_CONFIDENCE_DAYS:
+        confidence = "medium"
+    else:
+        confidence = "low"
+    note = f"Based on {days_with_data} days of data with {completeness:.0%} completeness" + (
+        "" if confidence == "high" else " (fewer than 30 full days: lower confidence)"
+    )
+    if capped:
+        notes.append("The balanced target is capped by the composite availability bound.")
+    return TierSet(
+        availability=avail,
+        latency=latency,
+        data_quality=DataQuality(completeness, days_with_data, gaps, confidence, note),
+        observed_availability=observed,
+        capped_by_composite=capped,
+        cold_start=False,
+        notes=tuple(notes),
+    )
+
+
+def unachievable_target_warning(desired_percent: float, bound: float) -> str | None:
+    """The TRD's explicit warning, with Google's 10× rule for the dependencies."""
+    if bound * 100 >= desired_percent:
+        return None
+    per_dependency = 100 - (100 - desired_percent) / 10
+    return (
+        f"The desired target of {desired_percent:g}% is unachievable. Composite availability "
+        f"bound is {bound * 100:.2f}% given current dependency chain. To achieve "
+        f"{desired_percent:g}%, each critical dependency must be at least {per_dependency:g}% "
+        "(Google's 10x rule)."
+    )

@@ -1,0 +1,131 @@
+"""Tier targets: ordered, evidence-backed, capped by dependencies, honest about cold starts."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from analytics.fleet_telemetry import generate_telemetry
+from analytics.fleet_topology import generate_topology
+from analytics.latency_histogram import LATENCY_BUCKETS
+from analytics.slo_tiers import (
+    error_budget_minutes,
+    noise_margin,
+    recommend_tiers,
+    telemetry_gaps,
+    unachievable_target_warning,
+)
+
+END = datetime(2026, 11, 23, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def fleet():  # type: ignore[no-untyped-def]
+    topology = generate_topology(30, seed=8)
+    return generate_telemetry(topology, days=30, seed=8, end=END)
+
+
+def hourly(telemetry, i: int):  # type: ignore[no-untyped-def]
+    per_hour = telemetry.steps_per_hour
+    hours = telemetry.steps // per_hour
+    requests = telemetry.requests[i].reshape(hours, per_hour).sum(axis=1)
+    errors = telemetry.errors[i].reshape(hours, per_hour).sum(axis=1)
+    buckets = telemetry.bucket_counts(i).reshape(hours, per_hour, -1).sum(axis=1)
+    return requests, errors, buckets
+
+
+def test_tiers_are_ordered_and_carry_their_evidence(fleet) -> None:  # type: ignore[no-untyped-def]
+    for i, service in enumerate(fleet.services):
+        requests, errors, buckets = hourly(fleet, i)
+        tiers = recommend_tiers(requests, errors, LATENCY_BUCKETS, buckets, np.ones(len(requests)))
+        a = tiers.availability
+        assert (
+            0 <= a["conservative"].target <= a["balanced"].target <= a["aggressive"].target <= 100
+        )
+        assert (
+            a["conservative"].estimated_breach_probability
+            <= a["balanced"].estimated_breach_probability
+            <= a["aggressive"].estimated_breach_probability
+        )
+        # The aggressive tier was met in ~95% of rolling day windows.
+        assert a["aggressive"].historical_breach_share <= 0.06
+        for tier in a.values():
+            low, high = tier.confidence_interval
+            assert low <= high
+            assert tier.error_budget_monthly_minutes == error_budget_minutes(tier.target)
+        lat = tiers.latency
+        assert (
+            lat["conservative"].target_ms
+            >= lat["balanced"].target_ms
+            >= lat["aggressive"].target_ms
+        )
+        assert tiers.data_quality.confidence == "high" and not tiers.cold_start
+        assert tiers.observed_availability == pytest.approx(
+            fleet.truth["services"][service]["realized_availability"]
+        )
+
+
+def test_balanced_is_capped_by_the_composite_bound(fleet) -> None:  # type: ignore[no-untyped-def]
+    requests, errors, buckets = hourly(fleet, 3)
+    free = recommend_tiers(requests, errors, LATENCY_BUCKETS, buckets, np.ones(len(requests)))
+    bound = free.availability["balanced"].target / 100 - 0.002
+    capped = recommend_tiers(
+        requests, errors, LATENCY_BUCKETS, buckets, np.ones(len(requests)), composite_bound=bound
+    )
+    assert capped.capped_by_composite
+    assert capped.availability["balanced"].target <= bound * 100
+    assert capped.availability["conservative"].target <= capped.availability["balanced"].target
+    assert any("capped" in n for n in capped.notes)
+
+
+def test_latency_balanced_is_p99_plus_margin() -> None:
+    from scipy.stats import lognorm
+
+    hours = 24 * 10
+    share = np.append(lognorm.cdf(LATENCY_BUCKETS, 0.5, scale=0.04), 1.0)
+    buckets = np.tile(np.rint(share * 10_000), (hours, 1))
+    requests = buckets[:, -1]
+    tiers = recommend_tiers(
+        requests,
+        np.zeros(hours),
+        LATENCY_BUCKETS,
+        buckets,
+        np.ones(hours),
+        cpu_throttling_ratio=0.5,
+    )
+    p99 = lognorm.ppf(0.99, 0.5, scale=0.04)
+    # Within the histogram's bucket (0.1–0.25 s) and with the 10% margin of heavy throttling.
+    assert 0.1 * 1.1 * 1000 <= tiers.latency["balanced"].target_ms <= 0.25 * 1.1 * 1000 + 1
+    assert tiers.latency["balanced"].percentile == "p99"
+    assert tiers.latency["aggressive"].estimated_breach_probability == 0.0
+    assert p99 < 0.25
+    assert noise_margin(None) == 0.05 and noise_margin(1.0) == pytest.approx(0.10)
+
+
+def test_cold_start_uses_the_archetype_and_says_so() -> None:
+    hours = 24 * 3
+    tiers = recommend_tiers(
+        np.full(hours, 100.0), np.zeros(hours), LATENCY_BUCKETS,
+        np.tile(np.full(12, 100.0), (hours, 1)), np.ones(hours), service_type="external",
+    )  # fmt: skip
+    assert tiers.cold_start and tiers.data_quality.confidence == "low"
+    assert tiers.availability["balanced"].target == 99.5
+    assert tiers.latency["balanced"].target_ms == 2000
+    assert "archetype" in tiers.data_quality.confidence_note
+    assert math.isnan(tiers.availability["balanced"].estimated_breach_probability)
+
+
+def test_gaps_are_reported_as_hour_ranges() -> None:
+    present = np.array([1, 1, 0, 0, 1, 0], dtype=bool)
+    assert telemetry_gaps(present) == ((2, 4), (5, 6))
+
+
+def test_unachievable_target_gets_the_explicit_warning() -> None:
+    warning = unachievable_target_warning(99.99, 0.997)
+    assert warning is not None
+    assert "99.99% is unachievable" in warning and "99.70%" in warning
+    assert "99.999%" in warning and "10x rule" in warning
+    assert unachievable_target_warning(99.9, 0.9995) is None
