@@ -6,6 +6,17 @@ import dagster as dg
 
 from config.settings import get_settings
 from pipelines.defs.graph.assets import observed_service_graph
+from pipelines.defs.recommendations.assets import (
+    composite_availability_bounds,
+    graph_snapshot,
+    scc_condensation,
+    slo_recommendations,
+)
+from pipelines.defs.recommendations.checks import (
+    every_service_recommended,
+    targets_in_range,
+    tiers_are_ordered,
+)
 from pipelines.defs.telemetry.assets import sli_hourly
 from pipelines.defs.telemetry.checks import sli_hourly_completeness, sli_hourly_counts_are_possible
 from pipelines.resources import OperationalStoreResource, PolarsParquetIOManager, TelemetryResource
@@ -20,8 +31,21 @@ def build_resources() -> dict[str, object]:
     }
 
 
-DAILY_ASSETS = [sli_hourly, observed_service_graph]
-DAILY_CHECKS = [sli_hourly_counts_are_possible, sli_hourly_completeness]
+DAILY_ASSETS = [
+    sli_hourly,
+    observed_service_graph,
+    graph_snapshot,
+    scc_condensation,
+    composite_availability_bounds,
+    slo_recommendations,
+]
+DAILY_CHECKS = [
+    sli_hourly_counts_are_possible,
+    sli_hourly_completeness,
+    tiers_are_ordered,
+    targets_in_range,
+    every_service_recommended,
+]
 
 defs = dg.Definitions(
     assets=DAILY_ASSETS,

@@ -113,9 +113,12 @@ def materialize_day(store_url: str, tmp_path: Path) -> Any:
 
     warehouse = tmp_path / "warehouse"
 
-    def run(assets: list[Any], telemetry: Any, day: str, **store: Any) -> Any:
+    def run(
+        assets: list[Any], telemetry: Any, day: str, selection: Any = None, **store: Any
+    ) -> Any:
         return dg.materialize(
             assets,
+            selection=selection,
             resources={
                 "telemetry": telemetry,
                 "store": OperationalStoreResource(database_url=store_url, **store),

@@ -1,0 +1,374 @@
+"""The recommendation chain: graph snapshot → SCC condensation → composite bounds → tiers."""
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from analytics.composite_availability import (
+    CompositeResult,
+    Edge,
+    ExternalRisk,
+    Factor,
+    composite_availability,
+    external_availability,
+)
+from analytics.graph_cycles import find_cycles
+from analytics.latency_histogram import LATENCY_BUCKETS
+from analytics.recommendation_document import recommendation_document
+from analytics.slo_tiers import recommend_tiers
+from pipelines.defs.telemetry.partitions import DAILY
+from pipelines.resources import OperationalStoreResource
+from pipelines.telemetry.sli_sources import day_bounds
+from store.graph_snapshot import load_effective_graph, record_snapshot
+
+#: Days of `sli_hourly` each recommendation reads (static: it shapes the partition mapping).
+LOOKBACK_DAYS = int(os.environ.get("SLO_LOOKBACK_DAYS", "30"))
+
+LOOKBACK = dg.AssetIn(
+    "sli_hourly",
+    partition_mapping=dg.TimeWindowPartitionMapping(
+        start_offset=-(LOOKBACK_DAYS - 1), allow_nonexistent_upstream_partitions=True
+    ),
+)
+EDGE_SCHEMA = {
+    "source": pl.String,
+    "target": pl.String,
+    "communication_mode": pl.String,
+    "criticality": pl.String,
+    "redundancy_group": pl.String,
+    "confidence": pl.Float64,
+    "discovery_sources": pl.String,
+}
+
+
+@dg.asset(
+    partitions_def=DAILY,
+    io_manager_key="warehouse_io",
+    kinds={"postgres", "parquet"},
+    group_name="recommendations",
+    description="The effective, non-stale dependency graph used for this day's recommendations.",
+)
+def graph_snapshot(
+    context: dg.AssetExecutionContext, store: OperationalStoreResource
+) -> dg.Output[pl.DataFrame]:
+    _, day_end = day_bounds(context.partition_time_window.start.date())
+    engine = store.engine()
+    try:
+        graph = load_effective_graph(engine)
+        cycles = find_cycles(
+            (e.source, e.target)
+            for e in graph.edges
+            if e.attributes.get("communication_mode") == "sync"
+        )
+        snapshot_id = record_snapshot(
+            engine,
+            graph,
+            as_of=day_end,
+            cycle_count=len(cycles),
+            storage_uri=None,
+            run_id=context.run.run_id,
+        )
+    finally:
+        engine.dispose()
+    frame = pl.DataFrame(
+        [
+            (
+                e.source,
+                e.target,
+                e.attributes.get("communication_mode"),
+                e.attributes.get("criticality"),
+                e.attributes.get("redundancy_group"),
+                e.confidence,
+                ",".join(e.discovery_sources),
+            )
+            for e in graph.edges
+        ],
+        schema=EDGE_SCHEMA,
+        orient="row",
+    )
+    return dg.Output(
+        frame,
+        metadata={
+            "snapshot_id": str(snapshot_id),
+            "services": len(graph.nodes),
+            "edges": frame.height,
+            "cycles": len(cycles),
+            "graph_hash": graph.fingerprint(),
+        },
+    )
+
+
+@dg.asset(
+    partitions_def=DAILY,
+    io_manager_key="warehouse_io",
+    group_name="recommendations",
+    description="Strongly connected components of the hard sync graph, contracted to supernodes.",
+)
+def scc_condensation(graph_snapshot: pl.DataFrame) -> dg.Output[pl.DataFrame]:
+    hard = graph_snapshot.filter(
+        (pl.col("communication_mode") == "sync") & (pl.col("criticality") == "hard")
+    )
+    cycles = find_cycles(hard.select("source", "target").iter_rows())
+    rows = [
+        (member, cycle.key, len(cycle.members), " -> ".join(cycle.path))
+        for cycle in cycles
+        for member in cycle.members
+    ]
+    frame = pl.DataFrame(
+        rows,
+        schema={
+            "service": pl.String,
+            "supernode": pl.String,
+            "size": pl.Int64,
+            "cycle_path": pl.String,
+        },
+        orient="row",
+    )
+    return dg.Output(
+        frame, metadata={"supernodes": len(cycles), "services_in_cycles": frame.height}
+    )
+
+
+def _lookback_window(day_end: datetime) -> tuple[datetime, datetime]:
+    return day_end - timedelta(days=LOOKBACK_DAYS), day_end
+
+
+@dg.asset(
+    partitions_def=DAILY,
+    io_manager_key="warehouse_io",
+    ins={"sli_hourly": LOOKBACK},
+    group_name="recommendations",
+    description=(
+        "Per service: the availability bound its hard dependencies allow (R_self × Π R_dep over "
+        "distinct dependencies, redundancy groups, supernodes, externals), in one fleet pass."
+    ),
+)
+def composite_availability_bounds(
+    context: dg.AssetExecutionContext,
+    graph_snapshot: pl.DataFrame,
+    scc_condensation: pl.DataFrame,
+    sli_hourly: pl.DataFrame,
+    store: OperationalStoreResource,
+) -> dg.Output[pl.DataFrame]:
+    observed = (
+        sli_hourly.filter(pl.col("has_data"))
+        .group_by("service")
+        .agg(pl.col("requests").sum(), pl.col("errors").sum())
+        .filter(pl.col("requests") > 0)
+        .with_columns((1 - pl.col("errors") / pl.col("requests")).alias("availability"))
+    )
+    availability = dict(observed.select("service", "availability").iter_rows())
+    engine = store.engine()
+    try:
+        nodes = load_effective_graph(engine).nodes
+    finally:
+        engine.dispose()
+    externals = {
+        name: availability.get(name, external_availability(float(meta.get("published_sla", 99.9))))
+        for name, meta in nodes.items()
+        if meta.get("service_type") == "external"
+    }
+    observed_externals = frozenset(name for name in externals if name in availability)
+    for name in nodes:  # services without telemetry do not lower anyone's bound
+        availability.setdefault(name, 1.0)
+    edges = [
+        Edge(s, t, mode or "sync", crit or "hard", group)
+        for s, t, mode, crit, group, *_ in graph_snapshot.iter_rows()
+    ]
+    results = composite_availability(
+        {k: v for k, v in availability.items() if k not in externals},
+        edges,
+        externals=externals,
+        observed_externals=observed_externals,
+    )
+    frame = pl.DataFrame(
+        [
+            (
+                r.service,
+                r.self_availability,
+                r.composite_bound,
+                r.bottleneck.name if r.bottleneck else None,
+                r.bottleneck.availability if r.bottleneck else None,
+                r.distinct_dependencies,
+                r.depth,
+                r.confidence,
+                "+".join(r.supernode) if r.supernode else None,
+                json.dumps(_details(r)),
+            )
+            for r in results.values()
+        ],
+        schema={
+            "service": pl.String,
+            "self_availability": pl.Float64,
+            "composite_bound": pl.Float64,
+            "bottleneck": pl.String,
+            "bottleneck_availability": pl.Float64,
+            "distinct_dependencies": pl.Int64,
+            "depth": pl.Int64,
+            "confidence": pl.Float64,
+            "supernode": pl.String,
+            "details": pl.String,
+        },
+        orient="row",
+    )
+    context.log.info("bounds for %d services", frame.height)
+    return dg.Output(
+        frame,
+        metadata={
+            "services": frame.height,
+            "median_bound": float(frame["composite_bound"].median() or 0.0),  # type: ignore[arg-type]
+            "services_in_supernodes": scc_condensation.height,
+        },
+    )
+
+
+def _details(result: Any) -> dict[str, Any]:
+    return {
+        "weakest": [
+            [f.name, f.availability, f.kind, f.share_of_unavailability]
+            for f in result.weakest_factors
+        ],
+        "externals": [
+            [x.service, x.availability, x.source, x.budget_consumption, x.high_dependency_risk]
+            for x in result.external_risks
+        ],
+        "degraded": [
+            [e.target, e.criticality, e.communication_mode] for e in result.degraded_mode_risks
+        ],
+    }
+
+
+def composite_from_row(row: dict[str, Any]) -> CompositeResult:
+    """Rebuild the bound's explanation from its warehouse row (the asset boundary is Parquet)."""
+    details = json.loads(row["details"])
+    return CompositeResult(
+        service=row["service"],
+        self_availability=row["self_availability"],
+        composite_bound=row["composite_bound"],
+        distinct_dependencies=row["distinct_dependencies"],
+        weakest_factors=tuple(Factor(n, a, s, k) for n, a, k, s in details["weakest"]),
+        bottleneck=(
+            Factor(*(details["weakest"][0][i] for i in (0, 1, 3, 2)))
+            if details["weakest"]
+            else None
+        ),
+        external_risks=tuple(ExternalRisk(*x) for x in details["externals"]),
+        degraded_mode_risks=tuple(
+            Edge(row["service"], t, mode, crit) for t, crit, mode in details["degraded"]
+        ),
+        supernode=tuple(row["supernode"].split("+")) if row["supernode"] else None,
+        depth=row["depth"],
+        truncated=row["confidence"] < 1.0,
+        confidence=row["confidence"],
+    )
+
+
+RECOMMENDATION_SCHEMA = {
+    "service": pl.String,
+    "availability_conservative": pl.Float64,
+    "availability_balanced": pl.Float64,
+    "availability_aggressive": pl.Float64,
+    "latency_conservative_ms": pl.Float64,
+    "latency_balanced_ms": pl.Float64,
+    "latency_aggressive_ms": pl.Float64,
+    "composite_bound": pl.Float64,
+    "cold_start": pl.Boolean,
+    "confidence": pl.String,
+    "document": pl.String,
+}
+
+
+@dg.asset(
+    partitions_def=DAILY,
+    io_manager_key="warehouse_io",
+    ins={"sli_hourly": LOOKBACK},
+    group_name="recommendations",
+    description=(
+        "Three tiers of availability and latency SLOs per service from the lookback's hourly "
+        "SLIs, the balanced availability capped by the composite bound, in the TRD's shape."
+    ),
+)
+def slo_recommendations(
+    context: dg.AssetExecutionContext,
+    sli_hourly: pl.DataFrame,
+    composite_availability_bounds: pl.DataFrame,
+) -> dg.Output[pl.DataFrame]:
+    _, day_end = day_bounds(context.partition_time_window.start.date())
+    start, end = _lookback_window(day_end)
+    hours = pl.datetime_range(start, end, "1h", closed="left", time_zone="UTC", eager=True)
+    generated_at = datetime.now(UTC)
+    bounds = {row["service"]: row for row in composite_availability_bounds.iter_rows(named=True)}
+    series = sli_hourly.filter(pl.col("hour") >= start, pl.col("hour") < end).partition_by(
+        "service", as_dict=True
+    )
+    rows = []
+    for service in sorted(set(bounds) | {k[0] for k in series}):
+        bound_row = bounds.get(service)
+        frame = pl.DataFrame({"hour": hours}).join(
+            series.get((service,), sli_hourly.clear()), on="hour", how="left"
+        )
+        present = frame["has_data"].fill_null(False).to_numpy()
+        width = len(LATENCY_BUCKETS) + 1
+        buckets = np.array(
+            [
+                b if b is not None and len(b) == width else [0] * width
+                for b in frame["latency_buckets"].to_list()
+            ],
+            dtype=np.float64,
+        )
+        tiers = recommend_tiers(
+            frame["requests"].fill_null(0).to_numpy(),
+            frame["errors"].fill_null(0).to_numpy(),
+            LATENCY_BUCKETS,
+            buckets,
+            present,
+            composite_bound=bound_row["composite_bound"] if bound_row else None,
+        )
+        composite = composite_from_row(bound_row) if bound_row else None
+        document = recommendation_document(
+            service,
+            tiers,
+            composite,
+            generated_at=generated_at,
+            lookback_start=start,
+            lookback_end=end,
+        )
+        document["provenance"] = {
+            "dagster_run_id": context.run.run_id,
+            "partition": context.partition_key,
+        }
+        a, lat = tiers.availability, tiers.latency
+        rows.append(
+            (
+                service,
+                a["conservative"].target,
+                a["balanced"].target,
+                a["aggressive"].target,
+                lat["conservative"].target_ms,
+                lat["balanced"].target_ms,
+                lat["aggressive"].target_ms,
+                bound_row["composite_bound"] if bound_row else None,
+                tiers.cold_start,
+                tiers.data_quality.confidence,
+                json.dumps(document),
+            )
+        )
+    frame = pl.DataFrame(rows, schema=RECOMMENDATION_SCHEMA, orient="row")
+    return dg.Output(
+        frame,
+        metadata={
+            "services": frame.height,
+            "cold_start": int(frame["cold_start"].sum()),
+            "capped_by_bound": int(
+                frame.filter(
+                    pl.col("availability_balanced") >= pl.col("composite_bound") * 100 - 1e-6
+                ).height
+            ),
+            "median_balanced_availability": float(frame["availability_balanced"].median() or 0.0),  # type: ignore[arg-type]
+        },
+    )
