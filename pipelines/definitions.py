@@ -9,6 +9,7 @@ from pipelines.defs.graph.assets import observed_service_graph
 from pipelines.defs.recommendations.assets import (
     composite_availability_bounds,
     graph_snapshot,
+    published_recommendations,
     scc_condensation,
     slo_recommendations,
 )
@@ -38,6 +39,7 @@ DAILY_ASSETS = [
     scc_condensation,
     composite_availability_bounds,
     slo_recommendations,
+    published_recommendations,
 ]
 DAILY_CHECKS = [
     sli_hourly_counts_are_possible,

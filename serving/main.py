@@ -10,7 +10,14 @@ from fastapi import FastAPI
 from config.settings import Settings, get_settings
 from serving.body_limit import BodySizeLimitMiddleware
 from serving.problems import install_problem_handlers
-from serving.routes import circular_dependencies, dependencies, health, ingestions, services
+from serving.routes import (
+    circular_dependencies,
+    dependencies,
+    health,
+    ingestions,
+    recommendations,
+    services,
+)
 from serving.subgraph_cache import SubgraphCache
 from serving.version import app_version
 from store.engine import make_engine
@@ -46,6 +53,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.subgraph_cache = SubgraphCache(maxsize=settings.subgraph_cache_size)
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    for module in (health, dependencies, ingestions, services, circular_dependencies):
+    for module in (
+        health,
+        dependencies,
+        ingestions,
+        services,
+        circular_dependencies,
+        recommendations,
+    ):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

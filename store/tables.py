@@ -31,6 +31,8 @@ EDGE_CRITICALITIES = ("hard", "soft", "degraded")
 DISCOVERY_SOURCES = ("manual", "otel_service_graph", "kubernetes", "service_mesh")
 ALERT_STATUSES = ("open", "acknowledged", "resolved")
 INGESTION_STATUSES = ("processing", "completed", "failed")
+SLI_TYPES = ("availability", "latency")
+RECOMMENDATION_STATUSES = ("active", "superseded", "expired")
 API_KEY_ROLES = ("sre_admin", "service_owner", "viewer")
 
 
@@ -227,4 +229,46 @@ api_keys = sa.Table(
     ),
     sa.Column("last_used_at", sa.DateTime(timezone=True)),
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
+)
+
+slo_recommendations = sa.Table(
+    "slo_recommendations",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    sa.Column(
+        "service_id", sa.Uuid(), sa.ForeignKey("services.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("sli_type", _enum("sli_type", SLI_TYPES), nullable=False),
+    sa.Column("tiers", JSONDoc, nullable=False),
+    sa.Column("explanation", JSONDoc, nullable=False),
+    sa.Column("data_quality", JSONDoc, nullable=False),
+    sa.Column("provenance", JSONDoc, nullable=False),
+    sa.Column("lookback_window_start", sa.DateTime(timezone=True)),
+    sa.Column("lookback_window_end", sa.DateTime(timezone=True)),
+    sa.Column(
+        "dependency_graph_snapshot_id",
+        sa.Uuid(),
+        sa.ForeignKey("graph_snapshots.id", name="fk_slo_recommendations_snapshot"),
+        nullable=True,
+    ),
+    sa.Column("composite_bound", sa.Float()),
+    sa.Column("cold_start", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column(
+        "generated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column(
+        "status",
+        _enum("recommendation_status", RECOMMENDATION_STATUSES),
+        nullable=False,
+        server_default="active",
+    ),
+    # TRD §7.4: the API reads the active recommendation of one service.
+    sa.Index(
+        "idx_recs_service_active",
+        "service_id",
+        "status",
+        postgresql_where=sa.text("status = 'active'"),
+        sqlite_where=sa.text("status = 'active'"),
+    ),
 )

@@ -17,6 +17,7 @@ from analytics.fleet_topology import generate_topology
 from pipelines.defs.recommendations.assets import (
     composite_availability_bounds,
     graph_snapshot,
+    published_recommendations,
     scc_condensation,
     slo_recommendations,
 )
@@ -30,13 +31,14 @@ from pipelines.resources import TelemetryResource
 from serving.schemas import DependencyGraphIn
 from store.graph_ingest import ingest_graph
 from store.tables import graph_snapshots
+from store.tables import slo_recommendations as slo_recs
 
 END = datetime(2026, 11, 20, tzinfo=UTC)
 DAYS = 10
 
 
 def test_recommendations_for_every_service_bounded_by_dependencies(
-    engine: Engine, materialize_day: Any, tmp_path: Path
+    engine: Engine, materialize_day: Any, tmp_path: Path, client: Any
 ) -> None:
     topology = generate_topology(40, seed=12, cycles=2)
     telemetry = generate_telemetry(topology, days=DAYS, seed=12, end=END)
@@ -54,7 +56,13 @@ def test_recommendations_for_every_service_bounded_by_dependencies(
     for offset in range(DAYS):
         day = (END - timedelta(days=DAYS - offset)).date().isoformat()
         assert materialize_day([sli_hourly], source, day).success
-    chain = [graph_snapshot, scc_condensation, composite_availability_bounds, slo_recommendations]
+    chain = [
+        graph_snapshot,
+        scc_condensation,
+        composite_availability_bounds,
+        slo_recommendations,
+        published_recommendations,
+    ]
     checks = [tiers_are_ordered, targets_in_range, every_service_recommended]
     result = materialize_day(
         [sli_hourly, *chain, *checks], source, last.isoformat(), selection=[a.key for a in chain]
@@ -110,6 +118,55 @@ def test_recommendations_for_every_service_bounded_by_dependencies(
     assert document["data_quality"]["confidence"] == "low"  # 10 days < 30
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(graph_snapshots)).scalar() == 1
+
+    # Served: the API returns the published tiers, with provenance.
+    served = client.get(f"/api/v1/services/{service}/slo-recommendations").json()
+    assert served["status"] == "active" and served["stale"] is False
+    by_type = {r["sli_type"]: r for r in served["recommendations"]}
+    assert by_type["availability"]["tiers"] == availability["tiers"]
+    assert served["provenance"]["graph_snapshot_id"] != "None"
+    only_latency = client.get(
+        f"/api/v1/services/{service}/slo-recommendations", params={"sli_type": "latency"}
+    ).json()
+    assert [r["sli_type"] for r in only_latency["recommendations"]] == ["latency"]
+
+    # Publishing again supersedes, never duplicates, the active recommendation.
+    again = materialize_day(
+        [sli_hourly, *chain], source, last.isoformat(), selection=[published_recommendations.key]
+    )
+    assert again.success
+    with engine.connect() as conn:
+        statuses = dict(
+            conn.execute(sa.select(slo_recs.c.status, sa.func.count()).group_by(slo_recs.c.status))
+            .tuples()
+            .all()
+        )
+    assert statuses == {"active": 2 * len(topology.nodes), "superseded": 2 * len(topology.nodes)}
+
+    problem = client.get("/api/v1/services/nope/slo-recommendations")
+    assert problem.status_code == 404
+    assert (
+        client.get(
+            f"/api/v1/services/{service}/slo-recommendations", params={"lookback_days": 3}
+        ).status_code
+        == 422
+    )
+    assert (
+        client.get(
+            f"/api/v1/services/{service}/slo-recommendations", params={"force_regenerate": True}
+        ).status_code
+        == 501
+    )
+    client.post(
+        "/api/v1/services/dependencies",
+        json={
+            "source": "manual",
+            "nodes": [{"service_id": "brand-new", "metadata": {"service_type": "api_gateway"}}],
+        },
+    )
+    cold = client.get("/api/v1/services/brand-new/slo-recommendations").json()
+    assert cold["status"] == "cold_start"
+    assert cold["recommendations"][0]["tiers"]["balanced"]["target"] == 99.95
 
 
 def pytest_approx(value: float) -> Any:

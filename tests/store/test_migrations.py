@@ -16,6 +16,7 @@ EXPECTED_TABLES = {
     "graph_snapshots",
     "graph_ingestions",
     "api_keys",
+    "slo_recommendations",
 }
 
 

@@ -25,6 +25,7 @@ from pipelines.defs.telemetry.partitions import DAILY
 from pipelines.resources import OperationalStoreResource
 from pipelines.telemetry.sli_sources import day_bounds
 from store.graph_snapshot import load_effective_graph, record_snapshot
+from store.recommendation_store import latest_snapshot_id, publish_recommendations
 
 #: Days of `sli_hourly` each recommendation reads (static: it shapes the partition mapping).
 LOOKBACK_DAYS = int(os.environ.get("SLO_LOOKBACK_DAYS", "30"))
@@ -371,4 +372,33 @@ def slo_recommendations(
             ),
             "median_balanced_availability": float(frame["availability_balanced"].median() or 0.0),  # type: ignore[arg-type]
         },
+    )
+
+
+@dg.asset(
+    partitions_def=DAILY,
+    group_name="recommendations",
+    kinds={"postgres"},
+    description=(
+        "Writes the day's recommendations to the operational store's slo_recommendations "
+        "table, superseding the previous ones in one transaction; this is what the API serves."
+    ),
+)
+def published_recommendations(
+    context: dg.AssetExecutionContext,
+    slo_recommendations: pl.DataFrame,
+    store: OperationalStoreResource,
+) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    _, day_end = day_bounds(context.partition_time_window.start.date())
+    documents = [json.loads(d) for d in slo_recommendations["document"]]
+    engine = store.engine()
+    try:
+        snapshot_id = latest_snapshot_id(engine, day_end)
+        counts = publish_recommendations(
+            engine, documents, snapshot_id=snapshot_id, generated_at=datetime.now(UTC)
+        )
+    finally:
+        engine.dispose()
+    return dg.MaterializeResult(
+        metadata={**counts, "graph_snapshot_id": str(snapshot_id) if snapshot_id else "none"}
     )

@@ -1,0 +1,128 @@
+"""Published SLO recommendations for one service (TRD FR-2)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Query
+
+from analytics.slo_tiers import archetype_tiers
+from serving.deps import EngineDep
+from serving.problems import Problem, ServiceNotFoundProblem
+from serving.routes.dependencies import ServiceIdPath
+from store.recommendation_store import active_recommendations
+from store.tables import services
+
+router = APIRouter(tags=["recommendations"])
+
+
+class NotImplementedProblem(Problem):
+    status, slug, title = 501, "not-implemented", "Not Implemented"
+
+
+@router.get("/services/{service_id}/slo-recommendations")
+def get_slo_recommendations(
+    service_id: ServiceIdPath,
+    engine: EngineDep,
+    sli_type: Literal["availability", "latency", "all"] = "all",
+    lookback_days: Annotated[int, Query(ge=7, le=365)] = 30,
+    force_regenerate: bool = False,
+) -> dict[str, Any]:
+    """The active recommendation (both SLI types unless `sli_type` narrows it)."""
+    if force_regenerate:
+        raise NotImplementedProblem(
+            "force_regenerate is not available yet: recommendations are produced by the daily "
+            "pipeline (`slo-engine materialize`). Serving the published one requires "
+            "force_regenerate=false."
+        )
+    rows = active_recommendations(engine, service_id)
+    if not rows:
+        return _cold_start_or_404(engine, service_id, sli_type)
+    selected = [r for r in rows if sli_type in ("all", r["sli_type"])]
+    first = rows[0]
+    now = datetime.now(UTC)
+    stored_days = (first["lookback_window_end"] - first["lookback_window_start"]).days
+    warnings = []
+    if stored_days != lookback_days:
+        warnings.append(
+            f"The published recommendation uses a {stored_days}-day lookback, not {lookback_days}."
+        )
+    return {
+        "service_id": service_id,
+        "generated_at": first["generated_at"].isoformat(),
+        "expires_at": first["expires_at"].isoformat(),
+        "stale": first["expires_at"] < now,
+        "status": "active",
+        "lookback_window": {
+            "start": first["lookback_window_start"].isoformat(),
+            "end": first["lookback_window_end"].isoformat(),
+        },
+        "data_quality": first["data_quality"],
+        "recommendations": [
+            {
+                "recommendation_id": str(r["id"]),
+                "sli_type": r["sli_type"],
+                "metric": r["explanation"].get("metric"),
+                "tiers": r["tiers"],
+                "explanation": {k: v for k, v in r["explanation"].items() if k != "metric"},
+            }
+            for r in selected
+        ],
+        "provenance": first["provenance"],
+        "warnings": warnings,
+    }
+
+
+def _cold_start_or_404(engine: Any, service_id: str, sli_type: str) -> dict[str, Any]:
+    with engine.connect() as conn:
+        metadata = conn.execute(
+            sa.select(services.c.metadata).where(services.c.service_id == service_id)
+        ).first()
+    if metadata is None:
+        raise ServiceNotFoundProblem(
+            f"Service with ID '{service_id}' is not registered. Ingest it with "
+            "POST /api/v1/services/dependencies."
+        )
+    service_type = (metadata[0] or {}).get("service_type")
+    availability, latency = archetype_tiers(service_type)
+    recommendations = [
+        {
+            "sli_type": "availability",
+            "metric": "error_rate",
+            "tiers": {
+                k: {
+                    "target": t.target,
+                    "error_budget_monthly_minutes": t.error_budget_monthly_minutes,
+                }
+                for k, t in availability.items()
+            },
+            "explanation": {"summary": "No published recommendation yet: archetype baseline."},
+        },
+        {
+            "sli_type": "latency",
+            "metric": "p99_response_time_ms",
+            "tiers": {
+                k: {"target_ms": t.target_ms, "percentile": t.percentile}
+                for k, t in latency.items()
+            },
+            "explanation": {"summary": "No published recommendation yet: archetype baseline."},
+        },
+    ]
+    return {
+        "service_id": service_id,
+        "generated_at": datetime.now(UTC).isoformat(),
+        "status": "cold_start",
+        "stale": False,
+        "data_quality": {
+            "data_completeness": 0.0,
+            "confidence": "low",
+            "confidence_note": (
+                f"No telemetry-based recommendation for this service yet; these are the "
+                f"{service_type or 'backend'} archetype baselines."
+            ),
+        },
+        "recommendations": [r for r in recommendations if sli_type in ("all", r["sli_type"])],
+        "warnings": [],
+    }

@@ -1,0 +1,103 @@
+"""Published recommendations: what the API serves, superseded atomically by each publication."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from store.tables import graph_snapshots, services, slo_recommendations
+from store.timeutil import as_utc
+
+RECOMMENDATION_TTL = timedelta(hours=24)
+
+
+def latest_snapshot_id(engine: Engine, as_of: datetime) -> uuid.UUID | None:
+    with engine.connect() as conn:
+        found: uuid.UUID | None = conn.execute(
+            sa.select(graph_snapshots.c.id)
+            .where(graph_snapshots.c.as_of <= as_of)
+            .order_by(graph_snapshots.c.as_of.desc(), graph_snapshots.c.taken_at.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+    return found
+
+
+def publish_recommendations(
+    engine: Engine,
+    documents: Sequence[dict[str, Any]],
+    *,
+    snapshot_id: uuid.UUID | None,
+    generated_at: datetime,
+    ttl: timedelta = RECOMMENDATION_TTL,
+) -> dict[str, int]:
+    """Replace the active recommendations of these services in one transaction."""
+    r = slo_recommendations
+    with engine.begin() as conn:
+        ids = dict(conn.execute(sa.select(services.c.service_id, services.c.id)).tuples().all())
+        known = [d for d in documents if d["service_id"] in ids]
+        pks = sorted({ids[d["service_id"]] for d in known}, key=str)
+        superseded = 0
+        for start in range(0, len(pks), 1000):
+            superseded += conn.execute(
+                sa.update(r)
+                .where(r.c.service_id.in_(pks[start : start + 1000]), r.c.status == "active")
+                .values(status="superseded")
+            ).rowcount
+        rows = [
+            {
+                "id": uuid.uuid4(),
+                "service_id": ids[d["service_id"]],
+                "sli_type": rec["sli_type"],
+                "tiers": rec["tiers"],
+                "explanation": {**rec["explanation"], "metric": rec["metric"]},
+                "data_quality": {**d["data_quality"], "cold_start": d.get("cold_start", False)},
+                "provenance": {**d.get("provenance", {}), "graph_snapshot_id": str(snapshot_id)},
+                "lookback_window_start": datetime.fromisoformat(d["lookback_window"]["start"]),
+                "lookback_window_end": datetime.fromisoformat(d["lookback_window"]["end"]),
+                "dependency_graph_snapshot_id": snapshot_id,
+                "composite_bound": (
+                    (rec["explanation"].get("dependency_impact") or {}).get(
+                        "composite_availability_bound"
+                    )
+                ),
+                "cold_start": bool(d.get("cold_start", False)),
+                "generated_at": generated_at,
+                "expires_at": generated_at + ttl,
+                "status": "active",
+            }
+            for d in known
+            for rec in d["recommendations"]
+        ]
+        if rows:
+            conn.execute(sa.insert(r), rows)
+    return {
+        "published": len(rows),
+        "superseded": superseded,
+        "unknown_services": len(documents) - len(known),
+    }
+
+
+def active_recommendations(engine: Engine, service_id: str) -> list[dict[str, Any]]:
+    r = slo_recommendations
+    query = (
+        sa.select(r)
+        .join(services, services.c.id == r.c.service_id)
+        .where(services.c.service_id == service_id, r.c.status == "active")
+        .order_by(r.c.sli_type)
+    )
+    with engine.connect() as conn:
+        return [
+            {
+                **dict(row._mapping),
+                "generated_at": as_utc(row.generated_at),
+                "expires_at": as_utc(row.expires_at),
+                "lookback_window_start": as_utc(row.lookback_window_start),
+                "lookback_window_end": as_utc(row.lookback_window_end),
+            }
+            for row in conn.execute(query)
+        ]
