@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -177,13 +177,21 @@ def materialize(
         str | None, typer.Option("--date", help="Last partition, YYYY-MM-DD (default: yesterday).")
     ] = None,
     days: Annotated[int, typer.Option(min=1, help="Number of daily partitions ending there.")] = 1,
+    assets: Annotated[
+        str, typer.Option(help="telemetry (SLIs, observed graph) | all (+ recommendations)")
+    ] = "all",
+    show: Annotated[bool, typer.Option(hidden=True)] = True,
 ) -> None:
     """Run the daily assets and their checks in-process, one partition after the other."""
     import os
 
     import dagster as dg
 
-    from pipelines.definitions import DAILY_ASSETS, DAILY_CHECKS, build_resources
+    from pipelines.definitions import DAILY_ASSETS, DAILY_CHECKS, TELEMETRY_ASSETS, build_resources
+
+    if assets not in ("telemetry", "all"):
+        raise typer.BadParameter("--assets must be telemetry or all")
+    chosen = TELEMETRY_ASSETS if assets == "telemetry" else DAILY_ASSETS
 
     last = date.fromisoformat(day) if day else datetime.now(UTC).date() - timedelta(days=1)
     instance = (
@@ -196,6 +204,7 @@ def materialize(
         key = (last - timedelta(days=offset)).isoformat()
         result = dg.materialize(
             [*DAILY_ASSETS, *DAILY_CHECKS],
+            selection=[a.key for a in chosen],
             resources=build_resources(),
             partition_key=key,
             instance=instance,
@@ -206,7 +215,7 @@ def materialize(
         table = Table(title=f"partition {key}: {'success' if result.success else 'FAILED'}")
         table.add_column("asset / check")
         table.add_column("result")
-        for asset in DAILY_ASSETS:
+        for asset in chosen:
             for materialization in result.asset_materializations_for_node(asset.op.name):
                 shown: dict[str, object] = {
                     k: v.value
@@ -216,7 +225,8 @@ def materialize(
                 table.add_row(asset.key.to_user_string(), _compact(shown))
         for check in result.get_asset_check_evaluations():
             table.add_row(check.check_name, "passed" if check.passed else "[red]failed[/red]")
-        console.print(table)
+        if show or not result.success:
+            console.print(table)
         failed = failed or not result.success
     if failed:
         raise typer.Exit(code=1)
@@ -230,15 +240,16 @@ def _compact(values: dict[str, object]) -> str:
 
 @app.command("demo")
 def demo(
-    services: int = 200,
-    days: Annotated[int, typer.Option(min=2, help="Days of synthetic telemetry.")] = 7,
+    services: int = 500,
+    days: Annotated[int, typer.Option(min=2, help="Days of synthetic telemetry.")] = 30,
     seed: int = 42,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the API and Dagster UI afterwards.")
+    ] = True,
 ) -> None:
-    """The embedded end-to-end run: store, synthetic fleet with telemetry, graph ingestion, a
-    dependency query, and the daily pipeline on the last two days (Parquet telemetry)."""
-    from store.dependency_traversal import dependency_subgraph
-    from store.engine import make_engine
-
+    """The embedded end-to-end run: store, synthetic fleet with telemetry, graph ingestion, the
+    daily pipeline over the whole history, recommendations, a summary; then the API on :8000
+    and the Dagster UI on :3000 until Ctrl-C."""
     settings = get_settings()
     out = settings.telemetry_parquet_path.parent
     console.rule("1. operational store")
@@ -257,27 +268,80 @@ def demo(
     )
     console.rule("3. graph ingestion")
     graph_ingest(out / "graph.json")
-    console.rule("4. dependency query")
-    graph = json.loads((out / "graph.json").read_text(encoding="utf-8"))
-    gateway = next(
-        n["service_id"]
-        for n in graph["nodes"]
-        if n["metadata"].get("service_type") == "api_gateway"
+    console.rule(f"4. telemetry pipeline over {days} days (sli_hourly, observed_service_graph)")
+    with console.status("materializing daily partitions"):
+        materialize(day=None, days=days, assets="telemetry", show=False)
+    console.rule("5. recommendations for yesterday")
+    materialize(day=None, days=1, assets="all", show=True)
+    console.rule("6. summary")
+    _print_summary(settings)
+    if serve_after:
+        _serve_with_dagster_ui()
+    else:
+        console.print("[green]demo complete[/green]: `slo-engine serve` serves the API")
+
+
+def _print_summary(settings: Any) -> None:
+    import polars as pl
+
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    folder = settings.warehouse_path
+    recs = pl.read_parquet(folder / "slo_recommendations" / f"{yesterday}.parquet")
+    bounds = pl.read_parquet(folder / "composite_availability_bounds" / f"{yesterday}.parquet")
+    table = Table(title=f"{recs.height} services, recommendations for {yesterday}")
+    table.add_column("tier")
+    table.add_column("median availability %", justify="right")
+    table.add_column("median latency ms", justify="right")
+    for tier in ("conservative", "balanced", "aggressive"):
+        table.add_row(
+            tier,
+            f"{float(recs[f'availability_{tier}'].median() or 0):.3f}",  # type: ignore[arg-type]
+            f"{float(recs[f'latency_{tier}_ms'].median() or 0):.0f}",  # type: ignore[arg-type]
+        )
+    console.print(table)
+    capped = recs.filter(
+        pl.col("availability_balanced") >= pl.col("composite_bound") * 100 - 1e-6
+    ).height
+    console.print(
+        f"{capped} balanced targets capped by their dependency bound; "
+        f"{int(recs['cold_start'].sum())} cold starts"
     )
-    engine = make_engine(settings.database_url)
+    common = (
+        bounds.filter(pl.col("bottleneck").is_not_null())
+        .group_by("bottleneck")
+        .agg(pl.len().alias("services"), pl.col("bottleneck_availability").first())
+        .sort("services", descending=True)
+        .head(5)
+    )
+    table = Table(title="most common bottlenecks")
+    for column in ("dependency", "bottleneck for", "availability %"):
+        table.add_column(column)
+    for name, count, availability in common.iter_rows():
+        table.add_row(name, f"{count} services", f"{availability * 100:.3f}")
+    console.print(table)
+
+
+def _serve_with_dagster_ui() -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    webserver = shutil.which("dagster-webserver") or str(
+        Path(sys.executable).with_name("dagster-webserver")
+    )
+    ui = subprocess.Popen(
+        [webserver, "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", "3000"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    console.print(
+        "Dagster UI: http://127.0.0.1:3000   API: http://127.0.0.1:8000/docs   Ctrl-C stops"
+    )
     try:
-        sub = dependency_subgraph(engine, gateway, direction="downstream", depth=3)
+        serve(host="127.0.0.1", port=8000)
     finally:
-        engine.dispose()
-    console.print(
-        f"{gateway}: {len(sub.nodes) - 1} services within 3 hops downstream, "
-        f"{len(sub.edges)} edges, truncated={sub.truncated}"
-    )
-    console.rule("5. daily pipeline (sli_hourly, observed_service_graph)")
-    materialize(day=None, days=2)
-    console.print(
-        "[green]demo complete[/green]: run `slo-engine serve` and open http://127.0.0.1:8000/docs"
-    )
+        ui.terminate()
+        ui.wait(timeout=10)
 
 
 def _redacted(url: str) -> str:

@@ -32,9 +32,9 @@ def build_resources() -> dict[str, object]:
     }
 
 
+TELEMETRY_ASSETS = [sli_hourly, observed_service_graph]
 DAILY_ASSETS = [
-    sli_hourly,
-    observed_service_graph,
+    *TELEMETRY_ASSETS,
     graph_snapshot,
     scc_condensation,
     composite_availability_bounds,

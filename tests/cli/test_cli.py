@@ -87,15 +87,17 @@ def test_demo_runs_on_the_embedded_store(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     get_settings.cache_clear()
     try:
-        result = runner.invoke(app, ["demo", "--services", "60", "--days", "2"])
+        result = runner.invoke(app, ["demo", "--services", "60", "--days", "8", "--no-serve"])
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     assert "demo complete" in result.output
     assert count(f"sqlite:///{tmp_path / 'demo.db'}", services) == 60
     produced = sorted(p.name for p in (tmp_path / "warehouse" / "sli_hourly").glob("*.parquet"))
-    assert len(produced) == 2
-    assert len(list((tmp_path / "warehouse" / "observed_service_graph").glob("*.parquet"))) == 2
+    assert len(produced) == 8
+    assert len(list((tmp_path / "warehouse" / "observed_service_graph").glob("*.parquet"))) == 8
+    assert len(list((tmp_path / "warehouse" / "slo_recommendations").glob("*.parquet"))) == 1
+    assert "most common bottlenecks" in result.output
 
 
 def test_generate_with_telemetry_writes_partitions_truth_and_openmetrics(tmp_path: Path) -> None:
