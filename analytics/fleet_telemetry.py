@@ -35,7 +35,7 @@ BASE_LATENCY_S = {
     "queue": 0.004, "datastore": 0.005, "cache": 0.002, "external": 0.18,
 }  # fmt: skip
 PROPAGATION_DEPTH = 3
-PROPAGATION_FACTOR = 0.8
+PROPAGATION_FACTOR = 0.6
 
 
 @dataclass
@@ -135,10 +135,10 @@ def generate_telemetry(
 
     steps_per_hour = 3600 // step
     for i, service in enumerate(services):
-        for _ in range(rng.poisson(days / 14)):
+        for _ in range(rng.poisson(days / 30)):  # about one incident a month
             lo = int(rng.integers(0, steps))
             hi = min(steps, lo + int(rng.integers(1, 5)) * steps_per_hour)
-            added, slow = float(rng.uniform(0.02, 0.3)), float(rng.uniform(1.5, 4.0))
+            added, slow = float(rng.uniform(0.01, 0.2)), float(rng.uniform(1.5, 4.0))
             hit(i, lo, hi, added, slow)
             affected = _propagate(i, lo, hi, added, slow, services, index, callers, hit)
             incidents.append(

@@ -1,12 +1,11 @@
 """Three tiers of SLO targets per service, each with the evidence for it.
 
-Availability tiers are levels the service has *already met* in most rolling windows of its
-history — conservative in 99.9% of them, balanced in 99% (and never above what its dependencies
-allow), aggressive in 95% — so a tier is a statement about observed behaviour, not a wish.
+Availability tiers are levels the service's history says it meets in most months — conservative
+in 99.9% of simulated months, balanced in 99% (and never above what its dependencies allow),
+aggressive in 95% — so a tier is a statement about observed behaviour, not a wish.
 Latency tiers are the observed p99.9 / p99 / p95 of the whole lookback plus a noise margin for
-shared infrastructure. Every target carries the share of historical windows that would have
-breached it, a monthly breach probability from resampling days, and a bootstrap confidence
-interval over days.
+shared infrastructure. Every target carries its monthly breach probability, the share of
+historical 24 h windows that would have breached it, and a bootstrap confidence interval.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 from analytics.latency_histogram import histogram_quantile
 
@@ -27,7 +25,9 @@ LATENCY_QUANTILES = {"conservative": 0.999, "balanced": 0.99, "aggressive": 0.95
 LATENCY_PERCENTILE_NAMES = {"conservative": "p99.9", "balanced": "p99", "aggressive": "p95"}
 MIN_DAYS = 7  # below this, history says too little: archetype baselines
 FULL_CONFIDENCE_DAYS = 30
-BOOTSTRAP_RESAMPLES = 1000
+MONTH_DRAWS = 4000  # simulated months behind each target and breach probability
+INTERVAL_RESAMPLES = 100  # resamples of the observed days behind each interval
+INTERVAL_DRAWS = 400  # simulated months per resample
 
 #: TRD cold-start archetypes: (availability %, p99 latency ms).
 ARCHETYPES: dict[str, tuple[float, float]] = {
@@ -117,6 +117,17 @@ def _daily(values: npt.NDArray[np.float64], days: int) -> npt.NDArray[np.float64
     return np.asarray(values[: days * 24].reshape(days, 24).sum(axis=1), dtype=np.float64)
 
 
+def monthly_availability(
+    daily_requests: npt.NDArray[np.float64],
+    daily_errors: npt.NDArray[np.float64],
+    draws: npt.NDArray[np.int64],
+) -> npt.NDArray[np.float64]:
+    """Availability of simulated 30-day periods: rows of `draws` index the observed days."""
+    month_req = daily_requests[draws].sum(axis=-1)
+    month_err = daily_errors[draws].sum(axis=-1)
+    return np.asarray(1.0 - month_err / np.maximum(month_req, 1.0), dtype=np.float64)
+
+
 def availability_tiers(
     requests: npt.ArrayLike,
     errors: npt.ArrayLike,
@@ -125,60 +136,53 @@ def availability_tiers(
     window_hours: int = 24,
     seed: int = 0,
 ) -> tuple[dict[str, AvailabilityTier], float, bool]:
-    """Tiers from hourly counts (NaN = no data). Returns (tiers, observed availability, capped)."""
+    """Tiers from hourly counts. Returns (tiers, observed availability, capped by the bound).
+
+    An SLO is judged over a month, so the tiers are quantiles of the availability of simulated
+    months — 30 days drawn with replacement from the observed ones, which keeps each day's
+    incidents whole: a target met by 99.9% / 99% / 95% of such months. The interval comes from
+    resampling the observed days themselves and recomputing the tier (a bootstrap around the
+    bootstrap), so a short or incident-heavy history shows as a wide interval.
+    """
     req = np.nan_to_num(np.asarray(requests, dtype=np.float64))
     err = np.nan_to_num(np.asarray(errors, dtype=np.float64))
     observed = 1.0 - err.sum() / req.sum() if req.sum() > 0 else 1.0
     windows = rolling_availability(req, err, window_hours)
     days = len(req) // 24
     daily_req, daily_err = _daily(req, days), _daily(err, days)
-    with_traffic = daily_req > 0
-    daily_availability = 1.0 - daily_err[with_traffic] / daily_req[with_traffic]
+    traffic = daily_req > 0
+    daily_req, daily_err = daily_req[traffic], daily_err[traffic]
+    n = max(1, len(daily_req))
     rng = np.random.default_rng(seed)
-    # Monthly outcomes: 30 days drawn with replacement from the observed ones.
-    draws = rng.integers(0, max(1, with_traffic.sum()), size=(BOOTSTRAP_RESAMPLES, 30))
-    month_req = daily_req[with_traffic][draws].sum(axis=1)
-    month_err = daily_err[with_traffic][draws].sum(axis=1)
-    monthly = 1.0 - month_err / np.maximum(month_req, 1.0)
+    draws = rng.integers(0, n, size=(MONTH_DRAWS, 30))
+    monthly = monthly_availability(daily_req, daily_err, draws)
+    levels = np.array(list(AVAILABILITY_LEVELS.values()))
+    raw = dict(zip(AVAILABILITY_LEVELS, (np.quantile(monthly, levels) * 100).tolist(), strict=True))
+    # Outer bootstrap: which days we happened to observe.
+    outer = rng.integers(0, n, size=(INTERVAL_RESAMPLES, n))
+    inner = rng.integers(0, n, size=(INTERVAL_DRAWS, 30))
+    resampled = outer[:, inner]  # (resamples, draws, 30): indices into the observed days
+    per_resample = np.quantile(
+        monthly_availability(daily_req, daily_err, resampled), levels, axis=1
+    )  # (levels, resamples)
+    low, high = np.quantile(per_resample, [0.025, 0.975], axis=1) * 100
 
-    raw = {tier: float(np.quantile(windows, q)) * 100 for tier, q in AVAILABILITY_LEVELS.items()}
     capped = composite_bound is not None and raw["balanced"] > composite_bound * 100
     if composite_bound is not None:
         raw["balanced"] = min(raw["balanced"], composite_bound * 100)
     raw["conservative"] = min(raw["conservative"], raw["balanced"])
     raw["aggressive"] = max(raw["aggressive"], raw["balanced"])
     tiers = {}
-    for tier, level in AVAILABILITY_LEVELS.items():
+    for k, tier in enumerate(AVAILABILITY_LEVELS):
         target = floor_to(raw[tier])
-        interval = _bootstrap_interval(daily_availability, level, seed)
         tiers[tier] = AvailabilityTier(
             target=target,
             error_budget_monthly_minutes=error_budget_minutes(target),
             estimated_breach_probability=round(float((monthly * 100 < target).mean()), 4),
             historical_breach_share=round(float((windows * 100 < target).mean()), 4),
-            confidence_interval=interval,
+            confidence_interval=(floor_to(float(low[k])), floor_to(float(high[k]))),
         )
     return tiers, float(observed), capped
-
-
-def _bootstrap_interval(
-    daily: npt.NDArray[np.float64], level: float, seed: int
-) -> tuple[float, float]:
-    """95% interval of the tier's statistic (a low quantile of daily availability)."""
-    if len(daily) < 3 or np.ptp(daily) == 0:
-        value = floor_to(float(np.quantile(daily, level)) * 100) if len(daily) else 100.0
-        return (value, value)
-    result = stats.bootstrap(
-        (daily,),
-        lambda x, axis: np.quantile(x, level, axis=axis),
-        n_resamples=BOOTSTRAP_RESAMPLES,
-        confidence_level=0.95,
-        method="percentile",
-        random_state=np.random.default_rng(seed),
-        vectorized=True,
-    )
-    low, high = result.confidence_interval
-    return (floor_to(float(low) * 100), floor_to(float(high) * 100))
 
 
 def latency_tiers(

@@ -12,6 +12,7 @@ import pytest
 from scipy.stats import lognorm
 
 from analytics.fleet_telemetry import (
+    PROPAGATION_FACTOR,
     SLI_HOURLY_SCHEMA,
     generate_telemetry,
     hourly_frame,
@@ -126,7 +127,7 @@ def test_incidents_propagate_to_hard_callers(fleet) -> None:  # type: ignore[no-
         i = index[first_hop]
         rate = telemetry.errors[i, window].sum() / max(1, telemetry.requests[i, window].sum())
         baseline = telemetry.truth["services"][first_hop]["baseline_error_rate"]
-        assert rate > baseline + 0.5 * incident["error_rate_added"] * 0.8
+        assert rate > baseline + 0.5 * incident["error_rate_added"] * PROPAGATION_FACTOR
 
 
 def test_service_graph_calls_include_divergences(fleet) -> None:  # type: ignore[no-untyped-def]
