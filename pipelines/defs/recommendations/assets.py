@@ -279,6 +279,7 @@ RECOMMENDATION_SCHEMA = {
     "latency_aggressive_ms": pl.Float64,
     "composite_bound": pl.Float64,
     "cold_start": pl.Boolean,
+    "capped_by_bound": pl.Boolean,
     "confidence": pl.String,
     "document": pl.String,
 }
@@ -355,6 +356,7 @@ def slo_recommendations(
                 lat["aggressive"].target_ms,
                 bound_row["composite_bound"] if bound_row else None,
                 tiers.cold_start,
+                tiers.capped_by_composite,
                 tiers.data_quality.confidence,
                 json.dumps(document),
             )
@@ -365,11 +367,7 @@ def slo_recommendations(
         metadata={
             "services": frame.height,
             "cold_start": int(frame["cold_start"].sum()),
-            "capped_by_bound": int(
-                frame.filter(
-                    pl.col("availability_balanced") >= pl.col("composite_bound") * 100 - 1e-6
-                ).height
-            ),
+            "capped_by_bound": int(frame["capped_by_bound"].sum()),
             "median_balanced_availability": float(frame["availability_balanced"].median() or 0.0),  # type: ignore[arg-type]
         },
     )
