@@ -348,6 +348,88 @@ def _redacted(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+@app.command("backtest")
+def backtest(
+    train_days: Annotated[int, typer.Option(min=7)] = 30,
+    test_days: Annotated[int, typer.Option(min=7)] = 30,
+    services: int = 300,
+    seed: int = 42,
+) -> None:
+    """Recommend on a generated fleet's first window, replay the next one, report per tier."""
+    import numpy as np
+
+    from analytics.backtest import replay
+    from analytics.composite_availability import Edge, composite_availability, external_availability
+    from analytics.fleet_telemetry import generate_telemetry
+    from analytics.fleet_topology import generate_topology
+    from analytics.latency_histogram import LATENCY_BUCKETS
+    from analytics.slo_tiers import recommend_tiers
+
+    topology = generate_topology(services, seed=seed)
+    with console.status(f"drawing {train_days + test_days} days of telemetry"):
+        telemetry = generate_telemetry(topology, days=train_days + test_days, seed=seed)
+    per_hour = telemetry.steps_per_hour
+    hours = telemetry.steps // per_hour
+    split = train_days * 24
+    requests = telemetry.requests.reshape(-1, hours, per_hour).sum(axis=2).astype(float)
+    errors = telemetry.errors.reshape(-1, hours, per_hour).sum(axis=2).astype(float)
+    kinds = {n["service_id"]: n["metadata"] for n in topology.nodes}
+    observed = {
+        s: 1 - errors[i, :split].sum() / max(1.0, requests[i, :split].sum())
+        for i, s in enumerate(telemetry.services)
+    }
+    externals = {
+        s: observed.get(s) or external_availability(m.get("published_sla", 99.9))
+        for s, m in kinds.items()
+        if m.get("service_type") == "external"
+    }
+    edges = [
+        Edge(e["source"], e["target"], e["attributes"]["communication_mode"],
+             e["attributes"]["criticality"], e["attributes"].get("redundancy_group"))
+        for e in topology.edges
+    ]  # fmt: skip
+    bounds = composite_availability(
+        {s: a for s, a in observed.items() if s not in externals}, edges, externals=externals
+    )
+    targets: dict[str, dict[str, float]] = {"conservative": {}, "balanced": {}, "aggressive": {}}
+    test_availability = {}
+    with console.status("recommending"):
+        for i, service in enumerate(telemetry.services):
+            if service in externals:
+                continue
+            buckets = telemetry.bucket_counts(i).reshape(hours, per_hour, -1).sum(axis=1)
+            tiers = recommend_tiers(
+                requests[i, :split], errors[i, :split], LATENCY_BUCKETS, buckets[:split],
+                np.ones(split, dtype=bool), composite_bound=bounds[service].composite_bound,
+                service_type=kinds[service].get("service_type"), seed=i,
+            )  # fmt: skip
+            for tier, value in tiers.availability.items():
+                targets[tier][service] = value.target
+            test_availability[service] = 1 - errors[i, split:].sum() / max(
+                1.0, requests[i, split:].sum()
+            )
+    table = Table(
+        title=f"Backtest: recommend on {train_days} days, replay the next {test_days} "
+        f"({len(test_availability)} services)"
+    )
+    for column in ("tier", "breached", "median budget used", "p90 budget used", "goal"):
+        table.add_column(column, justify="left" if column in ("tier", "goal") else "right")
+    goals = {
+        "conservative": "breached ≤ 1%",
+        "balanced": "breached ≤ 5%, median 50–80%",
+        "aggressive": "—",
+    }
+    for outcome in replay(targets, test_availability):
+        table.add_row(
+            outcome.tier,
+            f"{outcome.breached_share:.1%}",
+            f"{outcome.median_budget_utilization:.0%}",
+            f"{outcome.p90_budget_utilization:.0%}",
+            goals[outcome.tier],
+        )
+    console.print(table)
+
+
 prometheus_app = typer.Typer(help="A local Prometheus for demos and tests.", no_args_is_help=True)
 app.add_typer(prometheus_app, name="prometheus")
 

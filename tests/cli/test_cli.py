@@ -128,3 +128,13 @@ def test_generate_with_telemetry_writes_partitions_truth_and_openmetrics(tmp_pat
     assert set(truth["services"]) == set(frame["service"])
     text = (tmp_path / "fleet.om").read_text()
     assert text.endswith("# EOF\n") and "http_request_duration_seconds_bucket" in text
+
+
+def test_backtest_reports_each_tier() -> None:
+    result = runner.invoke(
+        app, ["backtest", "--services", "40", "--train-days", "7", "--test-days", "7"]
+    )
+    assert result.exit_code == 0, result.output
+    for tier in ("conservative", "balanced", "aggressive"):
+        assert tier in result.output
+    assert "Backtest" in result.output
