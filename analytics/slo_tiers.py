@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +29,8 @@ FULL_CONFIDENCE_DAYS = 30
 MONTH_DRAWS = 4000  # simulated months behind each target and breach probability
 INTERVAL_RESAMPLES = 100  # resamples of the observed days behind each interval
 INTERVAL_DRAWS = 400  # simulated months per resample
+PRIOR_DAYS = 6.0  # weight of the fleet's experience, in days of a service's own history
+FLEET_PROFILES = 2000  # fleet bad-day profiles sampled into each service's day table
 
 #: TRD cold-start archetypes: (availability %, p99 latency ms).
 ARCHETYPES: dict[str, tuple[float, float]] = {
@@ -128,6 +131,38 @@ def monthly_availability(
     return np.asarray(1.0 - month_err / np.maximum(month_req, 1.0), dtype=np.float64)
 
 
+def fleet_excess_pool(
+    daily_requests: npt.NDArray[np.float64], daily_errors: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Every service-day's error ratio above that service's median day (services × days in)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratios = daily_errors / daily_requests
+    normal = np.nanmedian(ratios, axis=1, keepdims=True)
+    excess = np.clip(ratios - normal, 0.0, 1.0)
+    return np.asarray(excess[~np.isnan(excess)], dtype=np.float64)
+
+
+def _with_fleet_days(
+    daily_req: npt.NDArray[np.float64],
+    daily_err: npt.NDArray[np.float64],
+    fleet_excess: npt.NDArray[np.float64] | None,
+    rng: np.random.Generator,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], float]:
+    """The service's day table extended with fleet bad-day profiles at its own traffic."""
+    if fleet_excess is None or not len(fleet_excess) or not len(daily_req):
+        return daily_req, daily_err, 0.0
+    profiles = rng.choice(fleet_excess, size=FLEET_PROFILES)
+    traffic = rng.choice(daily_req, size=FLEET_PROFILES)
+    normal = float(np.median(daily_err / daily_req))
+    synthetic_err = traffic * np.clip(normal + profiles, 0.0, 1.0)
+    share = PRIOR_DAYS / (PRIOR_DAYS + len(daily_req))
+    return (
+        np.concatenate([daily_req, traffic]),
+        np.concatenate([daily_err, synthetic_err]),
+        share,
+    )
+
+
 def availability_tiers(
     requests: npt.ArrayLike,
     errors: npt.ArrayLike,
@@ -135,6 +170,7 @@ def availability_tiers(
     composite_bound: float | None = None,
     window_hours: int = 24,
     seed: int = 0,
+    fleet_excess: npt.NDArray[np.float64] | None = None,
 ) -> tuple[dict[str, AvailabilityTier], float, bool]:
     """Tiers from hourly counts. Returns (tiers, observed availability, capped by the bound).
 
@@ -143,6 +179,12 @@ def availability_tiers(
     incidents whole: a target met by 99.9% / 99% / 95% of such months. The interval comes from
     resampling the observed days themselves and recomputing the tier (a bootstrap around the
     bootstrap), so a short or incident-heavy history shows as a wide interval.
+
+    A month of history rarely shows the incidents the next month will bring: a service that
+    was lucky would get a target it cannot keep. With `fleet_excess` (the fleet's daily error
+    ratios above each service's own normal, see `fleet_excess_pool`), simulated months also
+    draw the fleet's bad days, with the weight of PRIOR_DAYS pseudo-days against the service's
+    own: an empirical-Bayes prior that fades as a service's own history grows.
     """
     req = np.nan_to_num(np.asarray(requests, dtype=np.float64))
     err = np.nan_to_num(np.asarray(errors, dtype=np.float64))
@@ -154,16 +196,26 @@ def availability_tiers(
     daily_req, daily_err = daily_req[traffic], daily_err[traffic]
     n = max(1, len(daily_req))
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n, size=(MONTH_DRAWS, 30))
-    monthly = monthly_availability(daily_req, daily_err, draws)
+    table_req, table_err, prior_share = _with_fleet_days(daily_req, daily_err, fleet_excess, rng)
+
+    def draw(shape: tuple[int, ...], own: npt.NDArray[np.int64] | None = None) -> Any:
+        """Day indices: the service's own days, or (with prior_share) a fleet bad-day profile."""
+        picks = rng.integers(0, n, size=shape) if own is None else own
+        if prior_share > 0:
+            synthetic = n + rng.integers(0, len(table_req) - n, size=shape)
+            picks = np.where(rng.random(shape) < prior_share, synthetic, picks)
+        return picks
+
+    draws = draw((MONTH_DRAWS, 30))
+    monthly = monthly_availability(table_req, table_err, draws)
     levels = np.array(list(AVAILABILITY_LEVELS.values()))
     raw = dict(zip(AVAILABILITY_LEVELS, (np.quantile(monthly, levels) * 100).tolist(), strict=True))
     # Outer bootstrap: which days we happened to observe.
     outer = rng.integers(0, n, size=(INTERVAL_RESAMPLES, n))
     inner = rng.integers(0, n, size=(INTERVAL_DRAWS, 30))
-    resampled = outer[:, inner]  # (resamples, draws, 30): indices into the observed days
+    resampled = draw((INTERVAL_RESAMPLES, INTERVAL_DRAWS, 30), outer[:, inner])
     per_resample = np.quantile(
-        monthly_availability(daily_req, daily_err, resampled), levels, axis=1
+        monthly_availability(table_req, table_err, resampled), levels, axis=1
     )  # (levels, resamples)
     low, high = np.quantile(per_resample, [0.025, 0.975], axis=1) * 100
 
@@ -246,6 +298,7 @@ def recommend_tiers(
     service_type: str | None = None,
     cpu_throttling_ratio: float | None = None,
     seed: int = 0,
+    fleet_excess: npt.NDArray[np.float64] | None = None,
 ) -> TierSet:
     """All tiers for one service from its hourly SLIs over the lookback (hours in order)."""
     present = np.asarray(has_data, dtype=bool)
@@ -277,7 +330,7 @@ def recommend_tiers(
             notes=tuple(notes),
         )
     avail, observed, capped = availability_tiers(
-        req, err, composite_bound=composite_bound, seed=seed
+        req, err, composite_bound=composite_bound, seed=seed, fleet_excess=fleet_excess
     )
     buckets = np.asarray(hourly_buckets, dtype=np.float64)[present]
     latency = latency_tiers(bounds, buckets, cpu_throttling_ratio=cpu_throttling_ratio)

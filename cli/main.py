@@ -363,7 +363,7 @@ def backtest(
     from analytics.fleet_telemetry import generate_telemetry
     from analytics.fleet_topology import generate_topology
     from analytics.latency_histogram import LATENCY_BUCKETS
-    from analytics.slo_tiers import recommend_tiers
+    from analytics.slo_tiers import fleet_excess_pool, recommend_tiers
 
     topology = generate_topology(services, seed=seed)
     with console.status(f"drawing {train_days + test_days} days of telemetry"):
@@ -391,6 +391,11 @@ def backtest(
     bounds = composite_availability(
         {s: a for s, a in observed.items() if s not in externals}, edges, externals=externals
     )
+    days_in = split // 24
+    pool = fleet_excess_pool(
+        requests[:, :split].reshape(len(requests), days_in, 24).sum(axis=2),
+        errors[:, :split].reshape(len(errors), days_in, 24).sum(axis=2),
+    )
     targets: dict[str, dict[str, float]] = {"conservative": {}, "balanced": {}, "aggressive": {}}
     test_availability = {}
     with console.status("recommending"):
@@ -401,7 +406,7 @@ def backtest(
             tiers = recommend_tiers(
                 requests[i, :split], errors[i, :split], LATENCY_BUCKETS, buckets[:split],
                 np.ones(split, dtype=bool), composite_bound=bounds[service].composite_bound,
-                service_type=kinds[service].get("service_type"), seed=i,
+                service_type=kinds[service].get("service_type"), seed=i, fleet_excess=pool,
             )  # fmt: skip
             for tier, value in tiers.availability.items():
                 targets[tier][service] = value.target

@@ -132,3 +132,21 @@ def test_unachievable_target_gets_the_explicit_warning() -> None:
     assert "99.99% is unachievable" in warning and "99.70%" in warning
     assert "99.999%" in warning and "10x rule" in warning
     assert unachievable_target_warning(99.9, 0.9995) is None
+
+
+def test_the_fleet_prior_protects_a_lucky_service() -> None:
+    from analytics.slo_tiers import availability_tiers, fleet_excess_pool
+
+    days = 30
+    quiet_req = np.full(days * 24, 1000.0)
+    quiet_err = np.full(days * 24, 0.5)  # 99.95%, and not one bad day seen
+    alone, _, _ = availability_tiers(quiet_req, quiet_err)
+    # The fleet's experience: one bad day in twenty, at 5% errors.
+    fleet_req = np.full((50, days), 24_000.0)
+    fleet_err = fleet_req * 0.0005
+    fleet_err[:, ::20] += fleet_req[:, ::20] * 0.05
+    pool = fleet_excess_pool(fleet_req, fleet_err)
+    assert pool.max() == pytest.approx(0.05) and np.median(pool) == 0.0
+    guarded, _, _ = availability_tiers(quiet_req, quiet_err, fleet_excess=pool)
+    assert guarded["balanced"].target < alone["balanced"].target
+    assert alone["balanced"].target == pytest.approx(99.95, abs=0.001)

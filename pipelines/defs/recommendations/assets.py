@@ -20,7 +20,7 @@ from analytics.composite_availability import (
 from analytics.graph_cycles import find_cycles
 from analytics.latency_histogram import LATENCY_BUCKETS
 from analytics.recommendation_document import recommendation_document
-from analytics.slo_tiers import recommend_tiers
+from analytics.slo_tiers import fleet_excess_pool, recommend_tiers
 from pipelines.defs.telemetry.partitions import DAILY
 from pipelines.resources import OperationalStoreResource
 from pipelines.telemetry.sli_sources import day_bounds
@@ -269,6 +269,23 @@ def composite_from_row(row: dict[str, Any]) -> CompositeResult:
     )
 
 
+def _fleet_pool(sli: pl.DataFrame) -> Any:
+    """The fleet's bad days (daily error ratio above each service's normal), for the prior."""
+    daily = (
+        sli.filter(pl.col("has_data"))
+        .group_by("service", pl.col("hour").dt.date().alias("day"))
+        .agg(pl.col("requests").sum().cast(pl.Float64), pl.col("errors").sum().cast(pl.Float64))
+        .filter(pl.col("requests") > 0)
+    )
+    if daily.is_empty():
+        return None
+    req = daily.pivot(on="day", index="service", values="requests").drop("service")
+    err = daily.pivot(on="day", index="service", values="errors").drop("service")
+    return fleet_excess_pool(
+        req.to_numpy().astype(np.float64), err.select(req.columns).to_numpy().astype(np.float64)
+    )
+
+
 RECOMMENDATION_SCHEMA = {
     "service": pl.String,
     "availability_conservative": pl.Float64,
@@ -308,6 +325,7 @@ def slo_recommendations(
     series = sli_hourly.filter(pl.col("hour") >= start, pl.col("hour") < end).partition_by(
         "service", as_dict=True
     )
+    pool = _fleet_pool(sli_hourly.filter(pl.col("hour") >= start, pl.col("hour") < end))
     rows = []
     for service in sorted(set(bounds) | {k[0] for k in series}):
         bound_row = bounds.get(service)
@@ -330,6 +348,7 @@ def slo_recommendations(
             buckets,
             present,
             composite_bound=bound_row["composite_bound"] if bound_row else None,
+            fleet_excess=pool,
         )
         composite = composite_from_row(bound_row) if bound_row else None
         document = recommendation_document(
