@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from config.settings import get_settings
+from pipelines.automation import daily_job, daily_schedule, graph_changed, recommendations_job
 from pipelines.defs.graph.assets import observed_service_graph
 from pipelines.defs.recommendations.assets import (
     composite_availability_bounds,
@@ -52,5 +53,8 @@ DAILY_CHECKS = [
 defs = dg.Definitions(
     assets=DAILY_ASSETS,
     asset_checks=DAILY_CHECKS,
+    jobs=[daily_job, recommendations_job],
+    schedules=[daily_schedule],
+    sensors=[graph_changed],
     resources=build_resources(),
 )

@@ -396,6 +396,8 @@ def slo_recommendations(
     partitions_def=DAILY,
     group_name="recommendations",
     kinds={"postgres"},
+    # What the API serves must be at most a day old (TRD: 24 h cache TTL).
+    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=24)),
     description=(
         "Writes the day's recommendations to the operational store's slo_recommendations "
         "table, superseding the previous ones in one transaction; this is what the API serves."

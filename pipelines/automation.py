@@ -1,0 +1,50 @@
+"""When the pipeline runs: every day after midnight UTC, and again when the graph changes."""
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from pipelines.defs.telemetry.partitions import DAILY
+from pipelines.resources import OperationalStoreResource
+from store.graph_version import graph_version
+
+RECOMMENDATION_CHAIN = dg.AssetSelection.assets(
+    "graph_snapshot",
+    "scc_condensation",
+    "composite_availability_bounds",
+    "slo_recommendations",
+    "published_recommendations",
+)
+DAILY_SELECTION = dg.AssetSelection.assets("sli_hourly", "observed_service_graph") | (
+    RECOMMENDATION_CHAIN
+)
+
+daily_job = dg.define_asset_job(
+    "daily_slo_pipeline", selection=DAILY_SELECTION, partitions_def=DAILY
+)
+recommendations_job = dg.define_asset_job(
+    "recommendations_after_graph_change", selection=RECOMMENDATION_CHAIN, partitions_def=DAILY
+)
+
+#: Yesterday's partition, at 02:00 UTC: late samples have arrived by then.
+daily_schedule = dg.build_schedule_from_partitioned_job(daily_job, hour_of_day=2)
+
+
+@dg.sensor(job=recommendations_job, minimum_interval_seconds=300)
+def graph_changed(
+    context: dg.SensorEvaluationContext, store: OperationalStoreResource
+) -> dg.SensorResult | dg.SkipReason:
+    """Recompute the latest recommendations when an ingestion changed the graph."""
+    engine = store.engine()
+    try:
+        with engine.connect() as conn:
+            version = graph_version(conn)
+    finally:
+        engine.dispose()
+    if version == context.cursor:
+        return dg.SkipReason(f"graph unchanged since {version}")
+    latest = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(run_key=f"graph-{version}", partition_key=latest)],
+        cursor=version,
+    )
