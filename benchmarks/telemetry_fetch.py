@@ -25,9 +25,9 @@ from rich.table import Table
 from analytics.fleet_telemetry import generate_telemetry, openmetrics_lines
 from analytics.fleet_topology import generate_topology
 from cli import prometheus_local
-from pipelines.telemetry.prometheus_http import PrometheusClient
-from pipelines.telemetry.promql import MetricNames, buckets_query, errors_query, requests_query
-from pipelines.telemetry.sli_sources import PrometheusSliSource, day_bounds
+from telemetry.prometheus_http import PrometheusClient
+from telemetry.promql import MetricNames, buckets_query, errors_query, requests_query
+from telemetry.sli_sources import PrometheusSliSource, day_bounds
 
 
 def free_port() -> int:

@@ -16,16 +16,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from config.settings import Settings, get_settings
-from pipelines.telemetry.prometheus_http import PrometheusClient
-from pipelines.telemetry.promql import MetricNames
-from pipelines.telemetry.service_graph_sources import (
+from store.engine import make_engine
+from store.tables import services
+from telemetry.prometheus_http import PrometheusClient
+from telemetry.promql import MetricNames
+from telemetry.service_graph_sources import (
     ParquetServiceGraphSource,
     PrometheusServiceGraphSource,
     ServiceGraphSource,
 )
-from pipelines.telemetry.sli_sources import ParquetSliSource, PrometheusSliSource, SliSource
-from store.engine import make_engine
-from store.tables import services
+from telemetry.sli_sources import ParquetSliSource, PrometheusSliSource, SliSource
 
 
 class TelemetryResource(dg.ConfigurableResource):  # type: ignore[type-arg]

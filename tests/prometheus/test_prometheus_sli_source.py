@@ -18,17 +18,17 @@ from cli import prometheus_local
 from pipelines.defs.telemetry.assets import sli_hourly
 from pipelines.defs.telemetry.checks import sli_hourly_completeness, sli_hourly_counts_are_possible
 from pipelines.resources import TelemetryResource
-from pipelines.telemetry.prometheus_http import (
+from serving.schemas import DependencyGraphIn
+from store.graph_ingest import ingest_graph
+from telemetry.prometheus_http import (
     CircuitBreaker,
     CircuitOpenError,
     PrometheusClient,
     PrometheusError,
     PrometheusQueryError,
 )
-from pipelines.telemetry.promql import MetricNames
-from pipelines.telemetry.sli_sources import PrometheusSliSource
-from serving.schemas import DependencyGraphIn
-from store.graph_ingest import ingest_graph
+from telemetry.promql import MetricNames
+from telemetry.sli_sources import PrometheusSliSource
 
 DAY = date(2026, 11, 18)
 

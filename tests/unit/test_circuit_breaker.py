@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.telemetry.prometheus_http import CircuitBreaker, CircuitOpenError
+from telemetry.prometheus_http import CircuitBreaker, CircuitOpenError
 
 
 class Clock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.telemetry.promql import (
+from telemetry.promql import (
     MetricNames,
     UnsafeLabelValueError,
     buckets_query,

@@ -8,9 +8,9 @@ import polars as pl
 from analytics.edge_merge import confidence_from_volume
 from pipelines.defs.telemetry.partitions import DAILY
 from pipelines.resources import OperationalStoreResource, TelemetryResource
-from pipelines.telemetry.sli_sources import day_bounds
 from store.graph_ingest import ingest_graph
 from store.graph_model import EdgeRecord, GraphSubmission
+from telemetry.sli_sources import day_bounds
 
 
 @dg.asset(

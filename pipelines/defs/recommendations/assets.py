@@ -23,9 +23,9 @@ from analytics.recommendation_document import recommendation_document
 from analytics.slo_tiers import fleet_excess_pool, recommend_tiers
 from pipelines.defs.telemetry.partitions import DAILY
 from pipelines.resources import OperationalStoreResource
-from pipelines.telemetry.sli_sources import day_bounds
 from store.graph_snapshot import load_effective_graph, record_snapshot
 from store.recommendation_store import latest_snapshot_id, publish_recommendations
+from telemetry.sli_sources import day_bounds
 
 #: Days of `sli_hourly` each recommendation reads (static: it shapes the partition mapping).
 LOOKBACK_DAYS = int(os.environ.get("SLO_LOOKBACK_DAYS", "30"))

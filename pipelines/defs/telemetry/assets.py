@@ -8,7 +8,7 @@ import polars as pl
 from analytics.fleet_telemetry import SLI_HOURLY_SCHEMA
 from pipelines.defs.telemetry.partitions import DAILY
 from pipelines.resources import OperationalStoreResource, TelemetryResource
-from pipelines.telemetry.sli_sources import day_bounds, with_completeness
+from telemetry.sli_sources import day_bounds, with_completeness
 
 
 def add_silent_services(

@@ -20,8 +20,8 @@ import polars as pl
 
 from analytics.fleet_telemetry import SLI_HOURLY_SCHEMA
 from analytics.latency_histogram import QUANTILES, histogram_quantile
-from pipelines.telemetry.prometheus_http import PrometheusClient
-from pipelines.telemetry.promql import MetricNames, buckets_query, errors_query, requests_query
+from telemetry.prometheus_http import PrometheusClient
+from telemetry.promql import MetricNames, buckets_query, errors_query, requests_query
 
 
 class SliSource(Protocol):

@@ -9,9 +9,9 @@ from typing import Protocol
 
 import polars as pl
 
-from pipelines.telemetry.prometheus_http import PrometheusClient
-from pipelines.telemetry.promql import MetricNames, service_graph_query
-from pipelines.telemetry.sli_sources import day_bounds
+from telemetry.prometheus_http import PrometheusClient
+from telemetry.promql import MetricNames, service_graph_query
+from telemetry.sli_sources import day_bounds
 
 SERVICE_GRAPH_SCHEMA = pl.Schema(
     {"client": pl.String(), "server": pl.String(), "calls": pl.Int64()}
