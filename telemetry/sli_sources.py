@@ -29,6 +29,12 @@ class SliSource(Protocol):
         """`sli_hourly` rows for the UTC day; `services` restricts the query (None: all)."""
         ...
 
+    def fetch_window(
+        self, start: datetime, days: int, services: Sequence[str] | None = None
+    ) -> pl.DataFrame:
+        """`sli_hourly` rows for `days` whole UTC days from `start` (a midnight)."""
+        ...
+
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
@@ -54,6 +60,12 @@ class ParquetSliSource:
             frame = frame.filter(pl.col("service").is_in(list(services)))
         return frame.select(SLI_HOURLY_SCHEMA.names()).cast(SLI_HOURLY_SCHEMA)
 
+    def fetch_window(
+        self, start: datetime, days: int, services: Sequence[str] | None = None
+    ) -> pl.DataFrame:
+        parts = [self.fetch_day((start + timedelta(days=d)).date(), services) for d in range(days)]
+        return pl.concat(parts) if parts else empty_sli_frame()
+
 
 @dataclass
 class PrometheusSliSource:
@@ -62,9 +74,15 @@ class PrometheusSliSource:
     window: str = "1h"
 
     def fetch_day(self, day: date, services: Sequence[str] | None = None) -> pl.DataFrame:
-        start, end = day_bounds(day)
+        start, _ = day_bounds(day)
+        return self.fetch_window(start, 1, services)
+
+    def fetch_window(
+        self, start: datetime, days: int, services: Sequence[str] | None = None
+    ) -> pl.DataFrame:
+        hours = 24 * days
         # Each point at t is the increase over (t - 1h, t]: the hour that starts at t - 1h.
-        first, last = start + timedelta(hours=1), end
+        first, last = start + timedelta(hours=1), start + timedelta(hours=hours)
         only = list(services) if services is not None else None
         label = self.names.service_label
         queries = [
@@ -76,7 +94,15 @@ class PrometheusSliSource:
             requests, errors, buckets = pool.map(
                 lambda q: self.client.query_range(q, first, last, 3600), queries
             )
-        return assemble_day(start, label, requests, errors, buckets)
+        frame = assemble_day(start, label, requests, errors, buckets, hours=hours)
+        # Completeness is a per-day figure, whatever the window.
+        return frame.with_columns(
+            pl.col("has_data")
+            .cast(pl.Float64)
+            .mean()
+            .over("service", pl.col("hour").dt.date())
+            .alias("data_completeness")
+        )
 
 
 def _long(result: list[dict[str, Any]], label: str, value: str) -> pl.DataFrame:
@@ -109,8 +135,10 @@ def assemble_day(
     requests: list[dict[str, Any]],
     errors: list[dict[str, Any]],
     buckets: list[dict[str, Any]],
+    *,
+    hours: int = 24,
 ) -> pl.DataFrame:
-    """Turn three fleet-wide range-query matrices into `sli_hourly` rows for one day.
+    """Turn three fleet-wide range-query matrices into `sli_hourly` rows for `hours` hours.
 
     An hour for which Prometheus has no request samples is kept as a row with
     `has_data = false` and null values: a gap is a fact about the data, not a zero.
@@ -119,7 +147,7 @@ def assemble_day(
     err = _long(errors, label, "errors").drop("le")
     hist = _long(buckets, label, "count").filter(pl.col("count").is_not_nan())
     services = sorted(set(req["service"].to_list()) | set(hist["service"].to_list()))
-    hour_ends = [int((start + timedelta(hours=h + 1)).timestamp()) for h in range(24)]
+    hour_ends = [int((start + timedelta(hours=h + 1)).timestamp()) for h in range(hours)]
     grid = pl.DataFrame({"service": services}).join(
         pl.DataFrame({"ts": hour_ends}, schema={"ts": pl.Int64}), how="cross"
     )

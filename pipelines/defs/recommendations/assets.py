@@ -18,9 +18,8 @@ from analytics.composite_availability import (
     external_availability,
 )
 from analytics.graph_cycles import find_cycles
-from analytics.latency_histogram import LATENCY_BUCKETS
-from analytics.recommendation_document import recommendation_document
-from analytics.slo_tiers import fleet_excess_pool, recommend_tiers
+from analytics.service_recommendation import recommend_service
+from analytics.slo_tiers import fleet_excess_pool
 from pipelines.defs.telemetry.partitions import DAILY
 from pipelines.resources import OperationalStoreResource
 from store.graph_snapshot import load_effective_graph, record_snapshot
@@ -199,6 +198,7 @@ def composite_availability_bounds(
                 r.depth,
                 r.confidence,
                 "+".join(r.supernode) if r.supernode else None,
+                nodes.get(r.service, {}).get("service_type"),
                 json.dumps(_details(r)),
             )
             for r in results.values()
@@ -213,6 +213,7 @@ def composite_availability_bounds(
             "depth": pl.Int64,
             "confidence": pl.Float64,
             "supernode": pl.String,
+            "service_type": pl.String,
             "details": pl.String,
         },
         orient="row",
@@ -319,7 +320,7 @@ def slo_recommendations(
 ) -> dg.Output[pl.DataFrame]:
     _, day_end = day_bounds(context.partition_time_window.start.date())
     start, end = _lookback_window(day_end)
-    hours = pl.datetime_range(start, end, "1h", closed="left", time_zone="UTC", eager=True)
+    hour_list = [start + timedelta(hours=h) for h in range(LOOKBACK_DAYS * 24)]
     generated_at = datetime.now(UTC)
     bounds = {row["service"]: row for row in composite_availability_bounds.iter_rows(named=True)}
     series = sli_hourly.filter(pl.col("hour") >= start, pl.col("hour") < end).partition_by(
@@ -329,35 +330,14 @@ def slo_recommendations(
     rows = []
     for service in sorted(set(bounds) | {k[0] for k in series}):
         bound_row = bounds.get(service)
-        frame = pl.DataFrame({"hour": hours}).join(
-            series.get((service,), sli_hourly.clear()), on="hour", how="left"
-        )
-        present = frame["has_data"].fill_null(False).to_numpy()
-        width = len(LATENCY_BUCKETS) + 1
-        buckets = np.array(
-            [
-                b if b is not None and len(b) == width else [0] * width
-                for b in frame["latency_buckets"].to_list()
-            ],
-            dtype=np.float64,
-        )
-        tiers = recommend_tiers(
-            frame["requests"].fill_null(0).to_numpy(),
-            frame["errors"].fill_null(0).to_numpy(),
-            LATENCY_BUCKETS,
-            buckets,
-            present,
-            composite_bound=bound_row["composite_bound"] if bound_row else None,
-            fleet_excess=pool,
-        )
-        composite = composite_from_row(bound_row) if bound_row else None
-        document = recommendation_document(
+        tiers, document = recommend_service(
             service,
-            tiers,
-            composite,
+            series.get((service,), sli_hourly.clear()),
+            hour_list,
+            composite_from_row(bound_row) if bound_row else None,
             generated_at=generated_at,
-            lookback_start=start,
-            lookback_end=end,
+            service_type=bound_row["service_type"] if bound_row else None,
+            fleet_excess=pool,
         )
         document["provenance"] = {
             "dagster_run_id": context.run.run_id,

@@ -1,0 +1,63 @@
+"""One service's recommendation from its hourly SLIs: shared by the daily pipeline (for every
+service) and by the API's on-demand regeneration (for one), so both give the same answer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from analytics.composite_availability import CompositeResult
+from analytics.latency_histogram import LATENCY_BUCKETS
+from analytics.recommendation_document import recommendation_document
+from analytics.slo_tiers import TierSet, recommend_tiers
+
+
+def recommend_service(
+    service: str,
+    rows: pl.DataFrame,
+    hours: Sequence[datetime],
+    composite: CompositeResult | None,
+    *,
+    generated_at: datetime,
+    service_type: str | None = None,
+    fleet_excess: npt.NDArray[np.float64] | None = None,
+) -> tuple[TierSet, dict[str, Any]]:
+    """Tiers and the TRD-shaped document; `rows` are the service's `sli_hourly` rows, aligned
+    here to `hours` (the lookback, hour starts) so gaps count as gaps."""
+    frame = pl.DataFrame({"hour": list(hours)}, schema={"hour": pl.Datetime("us", "UTC")}).join(
+        rows.select("hour", "requests", "errors", "latency_buckets", "has_data"),
+        on="hour",
+        how="left",
+    )
+    width = len(LATENCY_BUCKETS) + 1
+    buckets = np.array(
+        [
+            b if b is not None and len(b) == width else [0] * width
+            for b in frame["latency_buckets"].to_list()
+        ],
+        dtype=np.float64,
+    ).reshape(len(frame), width)
+    tiers = recommend_tiers(
+        frame["requests"].fill_null(0).to_numpy(),
+        frame["errors"].fill_null(0).to_numpy(),
+        LATENCY_BUCKETS,
+        buckets,
+        frame["has_data"].fill_null(False).to_numpy(),
+        composite_bound=composite.composite_bound if composite else None,
+        service_type=service_type,
+        fleet_excess=fleet_excess,
+    )
+    document = recommendation_document(
+        service,
+        tiers,
+        composite,
+        generated_at=generated_at,
+        lookback_start=hours[0],
+        lookback_end=hours[-1] + (hours[1] - hours[0] if len(hours) > 1 else hours[0] - hours[0]),
+    )
+    return tiers, document
