@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     )
     prometheus_url: str = "http://127.0.0.1:9090"
     prometheus_timeout_s: float = Field(default=30.0, gt=0)
+    prometheus_retries: int = Field(
+        default=3, ge=0, le=6, description="Retries after 1 s, 2 s, 4 s, … on transient failures."
+    )
     prometheus_bearer_token: str | None = Field(default=None, repr=False)
     prometheus_username: str | None = None
     prometheus_password: str | None = Field(default=None, repr=False)

@@ -9,42 +9,65 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Query
 
 from analytics.slo_tiers import archetype_tiers
-from serving.deps import EngineDep
-from serving.problems import Problem, ServiceNotFoundProblem
+from serving.deps import EngineDep, SettingsDep
+from serving.problems import ServiceNotFoundProblem, ServiceUnavailableProblem
+from serving.regeneration import regenerate_recommendation
 from serving.routes.dependencies import ServiceIdPath
+from store.dependency_traversal import ServiceNotFoundError
 from store.recommendation_store import active_recommendations
 from store.tables import services
+from telemetry.prometheus_http import PrometheusError
 
 router = APIRouter(tags=["recommendations"])
 
 
-class NotImplementedProblem(Problem):
-    status, slug, title = 501, "not-implemented", "Not Implemented"
+def _not_found(service_id: str) -> ServiceNotFoundProblem:
+    return ServiceNotFoundProblem(
+        f"Service with ID '{service_id}' is not registered. Ingest it with "
+        "POST /api/v1/services/dependencies."
+    )
 
 
 @router.get("/services/{service_id}/slo-recommendations")
 def get_slo_recommendations(
     service_id: ServiceIdPath,
     engine: EngineDep,
+    settings: SettingsDep,
     sli_type: Literal["availability", "latency", "all"] = "all",
     lookback_days: Annotated[int, Query(ge=7, le=365)] = 30,
     force_regenerate: bool = False,
 ) -> dict[str, Any]:
-    """The active recommendation (both SLI types unless `sli_type` narrows it)."""
+    """The active recommendation (both SLI types unless `sli_type` narrows it).
+
+    `force_regenerate=true` recomputes it now from telemetry (this service and its hard
+    dependencies only) and publishes it; if telemetry is down, the last published one is
+    served with `stale: true` instead of an error."""
+    warnings: list[str] = []
+    telemetry_down = False
     if force_regenerate:
-        raise NotImplementedProblem(
-            "force_regenerate is not available yet: recommendations are produced by the daily "
-            "pipeline (`slo-engine materialize`). Serving the published one requires "
-            "force_regenerate=false."
-        )
+        try:
+            regenerate_recommendation(engine, settings, service_id, lookback_days)
+        except ServiceNotFoundError:
+            raise _not_found(service_id) from None
+        except PrometheusError as exc:
+            # AC-008: the telemetry store is down; the last recommendation is still an answer.
+            telemetry_down = True
+            warnings.append(
+                f"Telemetry unavailable, served the last published recommendation: {exc}"
+            )
     rows = active_recommendations(engine, service_id)
     if not rows:
+        if telemetry_down:
+            raise ServiceUnavailableProblem(
+                "Telemetry is unreachable and no recommendation has been published for "
+                f"'{service_id}' yet. Retry later.",
+                headers={"Retry-After": "30"},
+            )
         return _cold_start_or_404(engine, service_id, sli_type)
     selected = [r for r in rows if sli_type in ("all", r["sli_type"])]
     first = rows[0]
     now = datetime.now(UTC)
     stored_days = (first["lookback_window_end"] - first["lookback_window_start"]).days
-    warnings = []
     if stored_days != lookback_days:
         warnings.append(
             f"The published recommendation uses a {stored_days}-day lookback, not {lookback_days}."
@@ -53,7 +76,7 @@ def get_slo_recommendations(
         "service_id": service_id,
         "generated_at": first["generated_at"].isoformat(),
         "expires_at": first["expires_at"].isoformat(),
-        "stale": first["expires_at"] < now,
+        "stale": telemetry_down or first["expires_at"] < now,
         "status": "active",
         "lookback_window": {
             "start": first["lookback_window_start"].isoformat(),
@@ -81,10 +104,7 @@ def _cold_start_or_404(engine: Any, service_id: str, sli_type: str) -> dict[str,
             sa.select(services.c.metadata).where(services.c.service_id == service_id)
         ).first()
     if metadata is None:
-        raise ServiceNotFoundProblem(
-            f"Service with ID '{service_id}' is not registered. Ingest it with "
-            "POST /api/v1/services/dependencies."
-        )
+        raise _not_found(service_id)
     service_type = (metadata[0] or {}).get("service_type")
     availability, latency = archetype_tiers(service_type)
     recommendations = [

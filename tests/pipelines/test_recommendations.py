@@ -10,10 +10,12 @@ from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from analytics.fleet_telemetry import generate_telemetry, hourly_frame
 from analytics.fleet_topology import generate_topology
+from config.settings import Settings
 from pipelines.defs.recommendations.assets import (
     composite_availability_bounds,
     graph_snapshot,
@@ -28,6 +30,7 @@ from pipelines.defs.recommendations.checks import (
 )
 from pipelines.defs.telemetry.assets import sli_hourly
 from pipelines.resources import TelemetryResource
+from serving.main import create_app
 from serving.schemas import DependencyGraphIn
 from store.graph_ingest import ingest_graph
 from store.tables import graph_snapshots
@@ -38,7 +41,7 @@ DAYS = 10
 
 
 def test_recommendations_for_every_service_bounded_by_dependencies(
-    engine: Engine, materialize_day: Any, tmp_path: Path, client: Any
+    engine: Engine, materialize_day: Any, tmp_path: Path, client: Any, settings: Settings
 ) -> None:
     topology = generate_topology(40, seed=12, cycles=2)
     telemetry = generate_telemetry(topology, days=DAYS, seed=12, end=END)
@@ -151,12 +154,15 @@ def test_recommendations_for_every_service_bounded_by_dependencies(
         ).status_code
         == 422
     )
-    assert (
-        client.get(
+    with TestClient(
+        create_app(settings.model_copy(update={"telemetry_parquet_path": folder}))
+    ) as c:
+        fresh = c.get(
             f"/api/v1/services/{service}/slo-recommendations", params={"force_regenerate": True}
-        ).status_code
-        == 501
-    )
+        )
+    assert fresh.status_code == 200, fresh.text
+    assert fresh.json()["provenance"]["regenerated_on_demand"] is True
+    assert fresh.json()["stale"] is False
     client.post(
         "/api/v1/services/dependencies",
         json={

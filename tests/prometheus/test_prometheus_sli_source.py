@@ -212,3 +212,52 @@ def test_edges_discovered_from_traces_are_merged_and_divergences_reported(
     else:
         assert edge["discovery_sources"] == ["manual", "otel_service_graph"]
         assert edge["effective_source"] == "manual"
+
+
+def test_force_regenerate_from_prometheus_and_stale_when_it_is_down_ac008(
+    prometheus_fleet: Any, engine: Engine, settings: Any
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from serving.main import create_app
+
+    payload = DependencyGraphIn.model_validate(prometheus_fleet.topology.to_payload())
+    ingest_graph(engine, payload.to_submission(), stale_after=timedelta(days=3650))
+    gateway = next(
+        n["service_id"]
+        for n in prometheus_fleet.topology.nodes
+        if n["metadata"]["service_type"] == "api_gateway"
+    )
+    url = f"/api/v1/services/{gateway}/slo-recommendations"
+    live = settings.model_copy(
+        update={"telemetry": "prometheus", "prometheus_url": prometheus_fleet.url}
+    )
+    with TestClient(create_app(live)) as client:
+        fresh = client.get(url, params={"force_regenerate": True, "lookback_days": 7})
+    assert fresh.status_code == 200, fresh.text
+    body = fresh.json()
+    assert body["stale"] is False and body["provenance"]["regenerated_on_demand"] is True
+    impact = next(r for r in body["recommendations"] if r["sli_type"] == "availability")
+    assert impact["explanation"]["dependency_impact"]["distinct_hard_dependencies"] > 0
+    assert body["provenance"]["services_queried"] > 1
+
+    down = settings.model_copy(
+        update={
+            "telemetry": "prometheus",
+            "prometheus_url": f"http://127.0.0.1:{free_port()}",
+            "prometheus_retries": 0,
+            "prometheus_timeout_s": 1.0,
+        }
+    )
+    with TestClient(create_app(down), raise_server_exceptions=False) as client:
+        stale = client.get(url, params={"force_regenerate": True, "lookback_days": 7})
+        assert stale.status_code == 200, stale.text
+        assert stale.json()["stale"] is True
+        assert "Telemetry unavailable" in stale.json()["warnings"][0]
+        assert stale.json()["recommendations"] == body["recommendations"]
+        other = prometheus_fleet.telemetry.services[1]
+        never = client.get(
+            f"/api/v1/services/{other}/slo-recommendations", params={"force_regenerate": True}
+        )
+        assert never.status_code == 503
+        assert never.headers["content-type"].startswith("application/problem+json")

@@ -1,0 +1,41 @@
+"""The telemetry source the settings describe, for code that is not a Dagster run (the API)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from config.settings import Settings
+from telemetry.prometheus_http import PrometheusClient
+from telemetry.promql import MetricNames
+from telemetry.sli_sources import ParquetSliSource, PrometheusSliSource, SliSource
+
+
+def metric_names_from_settings(settings: Settings) -> MetricNames:
+    names = MetricNames.profile(settings.metric_profile)
+    overrides = {
+        "requests": settings.metric_requests,
+        "duration_bucket": settings.metric_duration_bucket,
+        "service_label": settings.metric_service_label,
+        "error_selector": settings.metric_error_selector,
+    }
+    return replace(names, **{k: v for k, v in overrides.items() if v})
+
+
+def prometheus_client_from_settings(settings: Settings) -> PrometheusClient:
+    user, password = settings.prometheus_username, settings.prometheus_password
+    return PrometheusClient(
+        url=settings.prometheus_url,
+        bearer_token=settings.prometheus_bearer_token,
+        basic_auth=(user, password) if user and password else None,
+        timeout_s=settings.prometheus_timeout_s,
+        backoff_s=tuple(float(2**i) for i in range(settings.prometheus_retries)),
+    )
+
+
+def sli_source_from_settings(settings: Settings) -> SliSource:
+    if settings.telemetry == "prometheus":
+        return PrometheusSliSource(
+            prometheus_client_from_settings(settings), metric_names_from_settings(settings)
+        )
+    return ParquetSliSource(Path(settings.telemetry_parquet_path))
