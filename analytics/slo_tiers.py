@@ -27,8 +27,8 @@ LATENCY_PERCENTILE_NAMES = {"conservative": "p99.9", "balanced": "p99", "aggress
 MIN_DAYS = 7  # below this, history says too little: archetype baselines
 FULL_CONFIDENCE_DAYS = 30
 MONTH_DRAWS = 4000  # simulated months behind each target and breach probability
-INTERVAL_RESAMPLES = 100  # resamples of the observed days behind each interval
-INTERVAL_DRAWS = 400  # simulated months per resample
+INTERVAL_RESAMPLES = 50  # resamples of the observed days behind each interval
+INTERVAL_DRAWS = 200  # simulated months per resample
 PRIOR_DAYS = 6.0  # weight of the fleet's experience, in days of a service's own history
 FLEET_PROFILES = 2000  # fleet bad-day profiles sampled into each service's day table
 
@@ -123,7 +123,7 @@ def _daily(values: npt.NDArray[np.float64], days: int) -> npt.NDArray[np.float64
 def monthly_availability(
     daily_requests: npt.NDArray[np.float64],
     daily_errors: npt.NDArray[np.float64],
-    draws: npt.NDArray[np.int64],
+    draws: npt.NDArray[np.int32],
 ) -> npt.NDArray[np.float64]:
     """Availability of simulated 30-day periods: rows of `draws` index the observed days."""
     month_req = daily_requests[draws].sum(axis=-1)
@@ -198,12 +198,16 @@ def availability_tiers(
     rng = np.random.default_rng(seed)
     table_req, table_err, prior_share = _with_fleet_days(daily_req, daily_err, fleet_excess, rng)
 
-    def draw(shape: tuple[int, ...], own: npt.NDArray[np.int64] | None = None) -> Any:
+    extra = len(table_req) - n
+
+    def draw(shape: tuple[int, ...], own: npt.NDArray[np.int32] | None = None) -> Any:
         """Day indices: the service's own days, or (with prior_share) a fleet bad-day profile."""
-        picks = rng.integers(0, n, size=shape) if own is None else own
+        picks = rng.integers(0, n, size=shape, dtype=np.int32) if own is None else own
         if prior_share > 0:
-            synthetic = n + rng.integers(0, len(table_req) - n, size=shape)
-            picks = np.where(rng.random(shape) < prior_share, synthetic, picks)
+            # One uniform decides both whether a day is a fleet day and which one.
+            u = rng.random(shape, dtype=np.float32)
+            fleet_day = np.minimum((u * (extra / prior_share)).astype(np.int32), extra - 1)
+            picks = np.where(u < prior_share, n + fleet_day, picks)
         return picks
 
     draws = draw((MONTH_DRAWS, 30))
@@ -211,8 +215,8 @@ def availability_tiers(
     levels = np.array(list(AVAILABILITY_LEVELS.values()))
     raw = dict(zip(AVAILABILITY_LEVELS, (np.quantile(monthly, levels) * 100).tolist(), strict=True))
     # Outer bootstrap: which days we happened to observe.
-    outer = rng.integers(0, n, size=(INTERVAL_RESAMPLES, n))
-    inner = rng.integers(0, n, size=(INTERVAL_DRAWS, 30))
+    outer = rng.integers(0, n, size=(INTERVAL_RESAMPLES, n), dtype=np.int32)
+    inner = rng.integers(0, n, size=(INTERVAL_DRAWS, 30), dtype=np.int32)
     resampled = draw((INTERVAL_RESAMPLES, INTERVAL_DRAWS, 30), outer[:, inner])
     per_resample = np.quantile(
         monthly_availability(table_req, table_err, resampled), levels, axis=1
