@@ -35,13 +35,19 @@ def recommend_service(
         how="left",
     )
     width = len(LATENCY_BUCKETS) + 1
-    buckets = np.array(
-        [
-            b if b is not None and len(b) == width else [0] * width
-            for b in frame["latency_buckets"].to_list()
-        ],
-        dtype=np.float64,
-    ).reshape(len(frame), width)
+    zeros = pl.lit([0] * width, dtype=pl.List(pl.Int64))
+    buckets = (
+        frame.select(
+            pl.when(pl.col("latency_buckets").list.len() == width)
+            .then(pl.col("latency_buckets"))
+            .otherwise(zeros)
+            .list.to_array(width)
+        )
+        .to_series()
+        .to_numpy()
+        .astype(np.float64)
+        .reshape(len(frame), width)
+    )
     tiers = recommend_tiers(
         frame["requests"].fill_null(0).to_numpy(),
         frame["errors"].fill_null(0).to_numpy(),
