@@ -10,26 +10,22 @@ Usage: python benchmarks/recommendations_pipeline.py [--services 5000] [--edges-
 from __future__ import annotations
 
 import argparse
+import os
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
-import polars as pl
 from rich.console import Console
 from rich.table import Table
 
-from analytics.fleet_telemetry import generate_telemetry, hourly_frame
-from analytics.fleet_topology import generate_topology
 from pipelines.definitions import DAILY_ASSETS, DAILY_CHECKS
 from pipelines.defs.telemetry.assets import sli_hourly
 from pipelines.resources import OperationalStoreResource, PolarsParquetIOManager, TelemetryResource
-from serving.schemas import DependencyGraphIn
-from store.engine import make_engine
-from store.graph_ingest import ingest_graph
-from store.migrate import upgrade
 
 CHAIN = [
     "graph_snapshot",
@@ -50,22 +46,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="slo-bench-recs-") as tmp:
         root = Path(tmp)
         started = time.perf_counter()
-        topology = generate_topology(
-            args.services, seed=3, edges_per_service=args.edges_per_service
-        )
-        telemetry = generate_telemetry(topology, days=args.days, seed=3, end=end)
+        # Set-up in child processes, so that this process's peak RSS is the pipeline's own.
         folder = root / "fleet" / "sli_hourly"
-        folder.mkdir(parents=True)
-        frame = hourly_frame(telemetry)
-        for (day,), part in frame.group_by(pl.col("hour").dt.date()):
-            part.write_parquet(folder / f"{day}.parquet")
-        del frame, telemetry
         url = f"sqlite:///{root / 'store.db'}"
-        upgrade(url)
-        engine = make_engine(url)
-        payload = DependencyGraphIn.model_validate(topology.to_payload())
-        ingest_graph(engine, payload.to_submission(), stale_after=timedelta(days=3650))
-        engine.dispose()
+        env = {**os.environ, "SLO_DATABASE_URL": url}
+        cli = [sys.executable, "-m", "cli.main"]
+        generate = [*cli, "fleet", "generate", "--services", str(args.services), "--days"]
+        generate += [str(args.days), "--seed", "3", "--out", str(root / "fleet")]
+        generate += ["--edges-per-service", str(args.edges_per_service)]
+        for command in (
+            generate,
+            [*cli, "db", "upgrade"],
+            [*cli, "graph", "ingest", str(root / "fleet" / "graph.json")],
+        ):
+            subprocess.run(command, env=env, check=True, capture_output=True)
         setup = time.perf_counter() - started
         resources = {
             "telemetry": TelemetryResource(source="parquet", parquet_path=str(folder)),
