@@ -152,7 +152,7 @@ def composite_availability_bounds(
     context: dg.AssetExecutionContext,
     graph_snapshot: pl.DataFrame,
     scc_condensation: pl.DataFrame,
-    sli_hourly: pl.DataFrame,
+    sli_hourly: pl.LazyFrame,
     store: OperationalStoreResource,
 ) -> dg.Output[pl.DataFrame]:
     observed = (
@@ -161,6 +161,7 @@ def composite_availability_bounds(
         .agg(pl.col("requests").sum(), pl.col("errors").sum())
         .filter(pl.col("requests") > 0)
         .with_columns((1 - pl.col("errors") / pl.col("requests")).alias("availability"))
+        .collect()
     )
     availability = dict(observed.select("service", "availability").iter_rows())
     engine = store.engine()
@@ -315,7 +316,7 @@ RECOMMENDATION_SCHEMA = {
 )
 def slo_recommendations(
     context: dg.AssetExecutionContext,
-    sli_hourly: pl.DataFrame,
+    sli_hourly: pl.LazyFrame,
     composite_availability_bounds: pl.DataFrame,
 ) -> dg.Output[pl.DataFrame]:
     _, day_end = day_bounds(context.partition_time_window.start.date())
@@ -323,16 +324,27 @@ def slo_recommendations(
     hour_list = [start + timedelta(hours=h) for h in range(LOOKBACK_DAYS * 24)]
     generated_at = datetime.now(UTC)
     bounds = {row["service"]: row for row in composite_availability_bounds.iter_rows(named=True)}
-    series = sli_hourly.filter(pl.col("hour") >= start, pl.col("hour") < end).partition_by(
-        "service", as_dict=True
+    window = (
+        sli_hourly.filter(pl.col("hour") >= start, pl.col("hour") < end)
+        .select("service", "hour", "requests", "errors", "latency_buckets", "has_data")
+        .sort("service", "hour")
+        .collect()
     )
-    pool = _fleet_pool(sli_hourly.filter(pl.col("hour") >= start, pl.col("hour") < end))
+    pool = _fleet_pool(window)
+    # Zero-copy slices of one sorted frame, not a dict of copies.
+    offsets = window.group_by("service", maintain_order=True).agg(pl.len().alias("rows"))
+    slices: dict[str, tuple[int, int]] = {}
+    position = 0
+    for name, count in offsets.iter_rows():
+        slices[name] = (position, count)
+        position += count
     rows = []
-    for service in sorted(set(bounds) | {k[0] for k in series}):
+    for service in sorted(set(bounds) | set(slices)):
         bound_row = bounds.get(service)
+        offset, length = slices.get(service, (0, 0))
         tiers, document = recommend_service(
             service,
-            series.get((service,), sli_hourly.clear()),
+            window.slice(offset, length),
             hour_list,
             composite_from_row(bound_row) if bound_row else None,
             generated_at=generated_at,
