@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -163,6 +163,33 @@ def _with_fleet_days(
     )
 
 
+@lru_cache(maxsize=32)
+def _index_tables(
+    n: int, extra: int, prior_share: float, seed: int
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
+    """Which days each simulated month draws: for the targets, and for the nested interval
+    (outer resamples of the observed days × inner months). Only the shape of a service's
+    history matters here, so one table serves every service with as many days (the fleet's
+    usual case): the pipeline draws its random numbers once, not once per service."""
+    rng = np.random.default_rng(seed + 1)
+
+    def mix(picks: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
+        if prior_share <= 0 or extra <= 0:
+            return picks
+        # One uniform decides both whether a day is a fleet day and which one.
+        u = rng.random(picks.shape, dtype=np.float32)
+        fleet_day = np.minimum((u * (extra / prior_share)).astype(np.int32), extra - 1)
+        return np.asarray(np.where(u < prior_share, n + fleet_day, picks), dtype=np.int32)
+
+    draws = mix(rng.integers(0, n, size=(MONTH_DRAWS, 30), dtype=np.int32))
+    outer = rng.integers(0, n, size=(INTERVAL_RESAMPLES, n), dtype=np.int32)
+    inner = rng.integers(0, n, size=(INTERVAL_DRAWS, 30), dtype=np.int32)
+    resampled = mix(outer[:, inner])  # (resamples, draws, 30)
+    draws.setflags(write=False)
+    resampled.setflags(write=False)
+    return draws, resampled
+
+
 def availability_tiers(
     requests: npt.ArrayLike,
     errors: npt.ArrayLike,
@@ -198,26 +225,10 @@ def availability_tiers(
     rng = np.random.default_rng(seed)
     table_req, table_err, prior_share = _with_fleet_days(daily_req, daily_err, fleet_excess, rng)
 
-    extra = len(table_req) - n
-
-    def draw(shape: tuple[int, ...], own: npt.NDArray[np.int32] | None = None) -> Any:
-        """Day indices: the service's own days, or (with prior_share) a fleet bad-day profile."""
-        picks = rng.integers(0, n, size=shape, dtype=np.int32) if own is None else own
-        if prior_share > 0:
-            # One uniform decides both whether a day is a fleet day and which one.
-            u = rng.random(shape, dtype=np.float32)
-            fleet_day = np.minimum((u * (extra / prior_share)).astype(np.int32), extra - 1)
-            picks = np.where(u < prior_share, n + fleet_day, picks)
-        return picks
-
-    draws = draw((MONTH_DRAWS, 30))
+    draws, resampled = _index_tables(n, len(table_req) - n, prior_share, seed)
     monthly = monthly_availability(table_req, table_err, draws)
     levels = np.array(list(AVAILABILITY_LEVELS.values()))
     raw = dict(zip(AVAILABILITY_LEVELS, (np.quantile(monthly, levels) * 100).tolist(), strict=True))
-    # Outer bootstrap: which days we happened to observe.
-    outer = rng.integers(0, n, size=(INTERVAL_RESAMPLES, n), dtype=np.int32)
-    inner = rng.integers(0, n, size=(INTERVAL_DRAWS, 30), dtype=np.int32)
-    resampled = draw((INTERVAL_RESAMPLES, INTERVAL_DRAWS, 30), outer[:, inner])
     per_resample = np.quantile(
         monthly_availability(table_req, table_err, resampled), levels, axis=1
     )  # (levels, resamples)
