@@ -45,6 +45,7 @@ bench: venv services
 	$(BIN)/python benchmarks/graph_store.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/telemetry_fetch.py
 	$(BIN)/python benchmarks/composite_availability.py
+	$(BIN)/python benchmarks/recommendations_pipeline.py
 
 clean:
 	rm -rf .slo-engine .pytest_cache .mypy_cache .ruff_cache

@@ -35,7 +35,7 @@ def recommend_service(
         how="left",
     )
     width = len(LATENCY_BUCKETS) + 1
-    zeros = pl.lit([0] * width, dtype=pl.List(pl.Int64))
+    zeros = pl.lit([0] * width, dtype=frame.schema["latency_buckets"])
     buckets = (
         frame.select(
             pl.when(pl.col("latency_buckets").list.len() == width)
