@@ -285,3 +285,33 @@ class ReadyOut(BaseModel):
     status: Literal["ready"]
     database: str
     schema_revision: str | None
+
+
+class LookbackWindowOut(BaseModel):
+    start: datetime
+    end: datetime
+
+
+class RecommendationOut(BaseModel):
+    recommendation_id: str | None = None
+    sli_type: Literal["availability", "latency"]
+    metric: str | None
+    tiers: dict[str, dict[str, Any]] = Field(
+        description="conservative / balanced / aggressive with their evidence (TRD FR-2)."
+    )
+    explanation: dict[str, Any]
+
+
+class SloRecommendationsOut(BaseModel):
+    """TRD FR-2 response, plus `status`, `stale`, `expires_at`, `provenance` and `warnings`."""
+
+    service_id: str
+    generated_at: datetime
+    expires_at: datetime | None = None
+    stale: bool
+    status: Literal["active", "cold_start"]
+    lookback_window: LookbackWindowOut | None = None
+    data_quality: dict[str, Any]
+    recommendations: list[RecommendationOut]
+    provenance: dict[str, Any] | None = None
+    warnings: list[str]

@@ -13,6 +13,7 @@ from serving.deps import EngineDep, SettingsDep
 from serving.problems import ServiceNotFoundProblem, ServiceUnavailableProblem
 from serving.regeneration import regenerate_recommendation
 from serving.routes.dependencies import ServiceIdPath
+from serving.schemas import SloRecommendationsOut
 from store.dependency_traversal import ServiceNotFoundError
 from store.recommendation_store import active_recommendations
 from store.tables import services
@@ -28,7 +29,7 @@ def _not_found(service_id: str) -> ServiceNotFoundProblem:
     )
 
 
-@router.get("/services/{service_id}/slo-recommendations")
+@router.get("/services/{service_id}/slo-recommendations", response_model=SloRecommendationsOut)
 def get_slo_recommendations(
     service_id: ServiceIdPath,
     engine: EngineDep,

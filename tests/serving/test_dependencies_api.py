@@ -272,8 +272,11 @@ def test_openapi_documents_the_endpoints(client: TestClient) -> None:
         "/api/v1/circular-dependencies",
         "/api/v1/health",
         "/api/v1/health/ready",
+        "/api/v1/services/{service_id}/slo-recommendations",
     ):
         assert path in paths
+    recs = paths["/api/v1/services/{service_id}/slo-recommendations"]["get"]
+    assert "SloRecommendationsOut" in str(recs["responses"]["200"])
 
 
 def test_subgraph_cache_is_invalidated_by_the_next_ingestion(client: TestClient) -> None:
