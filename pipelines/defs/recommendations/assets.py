@@ -271,6 +271,42 @@ def composite_from_row(row: dict[str, Any]) -> CompositeResult:
     )
 
 
+#: Services whose lookback is held in memory at once (bounds peak RSS for big fleets).
+RECOMMENDATION_CHUNK = 500
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _window(lookback: pl.LazyFrame, services: list[str]) -> pl.DataFrame:
+    """The lookback rows of some services, sorted so each service is one contiguous slice."""
+    return (
+        lookback.filter(pl.col("service").is_in(services))
+        .select(
+            "service",
+            "hour",
+            "requests",
+            "errors",
+            # Hourly bucket counts fit 32 bits; halving them halves the footprint.
+            pl.col("latency_buckets").cast(pl.List(pl.Int32)),
+            "has_data",
+        )
+        .sort("service", "hour")
+        .collect()
+    )
+
+
+def _slices(window: pl.DataFrame) -> dict[str, tuple[int, int]]:
+    """(offset, length) of each service in a sorted window: zero-copy slices, not copies."""
+    slices: dict[str, tuple[int, int]] = {}
+    position = 0
+    for name, count in window.group_by("service", maintain_order=True).agg(pl.len()).iter_rows():
+        slices[name] = (position, count)
+        position += count
+    return slices
+
+
 def _fleet_pool(sli: pl.DataFrame) -> Any:
     """The fleet's bad days (daily error ratio above each service's normal), for the prior."""
     daily = (
@@ -324,62 +360,50 @@ def slo_recommendations(
     hour_list = [start + timedelta(hours=h) for h in range(LOOKBACK_DAYS * 24)]
     generated_at = datetime.now(UTC)
     bounds = {row["service"]: row for row in composite_availability_bounds.iter_rows(named=True)}
-    window = (
-        sli_hourly.filter(pl.col("hour") >= start, pl.col("hour") < end)
-        .select(
-            "service",
-            "hour",
-            "requests",
-            "errors",
-            # Hourly bucket counts fit 32 bits; halving them halves the lookback's footprint.
-            pl.col("latency_buckets").cast(pl.List(pl.Int32)),
-            "has_data",
-        )
-        .sort("service", "hour")
-        .collect()
+    lookback = sli_hourly.filter(pl.col("hour") >= start, pl.col("hour") < end)
+    pool = _fleet_pool(
+        lookback.select("service", "hour", "requests", "errors", "has_data").collect()
     )
-    pool = _fleet_pool(window)
-    # Zero-copy slices of one sorted frame, not a dict of copies.
-    offsets = window.group_by("service", maintain_order=True).agg(pl.len().alias("rows"))
-    slices: dict[str, tuple[int, int]] = {}
-    position = 0
-    for name, count in offsets.iter_rows():
-        slices[name] = (position, count)
-        position += count
+    services = sorted(
+        set(bounds) | set(lookback.select("service").unique().collect()["service"].to_list())
+    )
     rows = []
-    for service in sorted(set(bounds) | set(slices)):
-        bound_row = bounds.get(service)
-        offset, length = slices.get(service, (0, 0))
-        tiers, document = recommend_service(
-            service,
-            window.slice(offset, length),
-            hour_list,
-            composite_from_row(bound_row) if bound_row else None,
-            generated_at=generated_at,
-            service_type=bound_row["service_type"] if bound_row else None,
-            fleet_excess=pool,
-        )
-        document["provenance"] = {
-            "dagster_run_id": context.run.run_id,
-            "partition": context.partition_key,
-        }
-        a, lat = tiers.availability, tiers.latency
-        rows.append(
-            (
+    for chunk in _chunks(services, RECOMMENDATION_CHUNK):
+        window = _window(lookback, chunk)
+        slices = _slices(window)
+        for service in chunk:
+            bound_row = bounds.get(service)
+            offset, length = slices.get(service, (0, 0))
+            tiers, document = recommend_service(
                 service,
-                a["conservative"].target,
-                a["balanced"].target,
-                a["aggressive"].target,
-                lat["conservative"].target_ms,
-                lat["balanced"].target_ms,
-                lat["aggressive"].target_ms,
-                bound_row["composite_bound"] if bound_row else None,
-                tiers.cold_start,
-                tiers.capped_by_composite,
-                tiers.data_quality.confidence,
-                json.dumps(document),
+                window.slice(offset, length),
+                hour_list,
+                composite_from_row(bound_row) if bound_row else None,
+                generated_at=generated_at,
+                service_type=bound_row["service_type"] if bound_row else None,
+                fleet_excess=pool,
             )
-        )
+            document["provenance"] = {
+                "dagster_run_id": context.run.run_id,
+                "partition": context.partition_key,
+            }
+            a, lat = tiers.availability, tiers.latency
+            rows.append(
+                (
+                    service,
+                    a["conservative"].target,
+                    a["balanced"].target,
+                    a["aggressive"].target,
+                    lat["conservative"].target_ms,
+                    lat["balanced"].target_ms,
+                    lat["aggressive"].target_ms,
+                    bound_row["composite_bound"] if bound_row else None,
+                    tiers.cold_start,
+                    tiers.capped_by_composite,
+                    tiers.data_quality.confidence,
+                    json.dumps(document),
+                )
+            )
     frame = pl.DataFrame(rows, schema=RECOMMENDATION_SCHEMA, orient="row")
     return dg.Output(
         frame,
