@@ -335,15 +335,8 @@ def recommend_tiers(
         )
         if composite_bound is not None and avail["balanced"].target > composite_bound * 100:
             notes.append("The archetype's balanced target exceeds the dependency bound.")
-        return TierSet(
-            availability=avail,
-            latency=latency,
-            data_quality=DataQuality(completeness, days_with_data, gaps, confidence, note),
-            observed_availability=None,
-            capped_by_composite=False,
-            cold_start=True,
-            notes=tuple(notes),
-        )
+        return _tier_set(avail, latency, completeness, days_with_data, gaps, confidence, note,
+                         observed=None, capped=False, cold_start=True, notes=notes)  # fmt: skip
     avail, observed, capped = availability_tiers(
         req, err, composite_bound=composite_bound, seed=seed, fleet_excess=fleet_excess
     )
@@ -360,13 +353,31 @@ def recommend_tiers(
     )
     if capped:
         notes.append("The balanced target is capped by the composite availability bound.")
+    return _tier_set(avail, latency, completeness, days_with_data, gaps, confidence, note,
+                     observed=observed, capped=capped, cold_start=False, notes=notes)  # fmt: skip
+
+
+def _tier_set(
+    availability: dict[str, AvailabilityTier],
+    latency: dict[str, LatencyTier],
+    completeness: float,
+    days_with_data: int,
+    gaps: tuple[tuple[int, int], ...],
+    confidence: str,
+    note: str,
+    *,
+    observed: float | None,
+    capped: bool,
+    cold_start: bool,
+    notes: list[str],
+) -> TierSet:
     return TierSet(
-        availability=avail,
+        availability=availability,
         latency=latency,
         data_quality=DataQuality(completeness, days_with_data, gaps, confidence, note),
         observed_availability=observed,
         capped_by_composite=capped,
-        cold_start=False,
+        cold_start=cold_start,
         notes=tuple(notes),
     )
 

@@ -7,7 +7,6 @@ configures everything; secrets (bearer token, password) never appear in run conf
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
@@ -59,14 +58,13 @@ class TelemetryResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         )
 
     def metric_names(self) -> MetricNames:
-        names = MetricNames.profile(self.metric_profile)
-        overrides = {
-            "requests": self.requests_metric,
-            "duration_bucket": self.duration_bucket_metric,
-            "service_label": self.service_label,
-            "error_selector": self.error_selector,
-        }
-        return replace(names, **{k: v for k, v in overrides.items() if v})
+        return MetricNames.configured(
+            self.metric_profile,
+            requests=self.requests_metric,
+            duration_bucket=self.duration_bucket_metric,
+            service_label=self.service_label,
+            error_selector=self.error_selector,
+        )
 
     def client(self) -> PrometheusClient:
         # Credentials come from the environment at call time, never from run config.

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from analytics.edge_merge import EffectiveEdge, effective_edges
 from store.graph_ingest import load_live_observations
@@ -33,12 +33,22 @@ class EffectiveGraph:
         return digest.hexdigest()
 
 
+def _service_metadata(conn: Connection) -> dict[str, dict[str, Any]]:
+    return {
+        row.service_id: dict(row.metadata or {})
+        for row in conn.execute(sa.select(services.c.service_id, services.c.metadata))
+    }
+
+
+def load_service_metadata(engine: Engine) -> dict[str, dict[str, Any]]:
+    """Service id → metadata, for steps that already have the edges (from a snapshot)."""
+    with engine.connect() as conn:
+        return _service_metadata(conn)
+
+
 def load_effective_graph(engine: Engine) -> EffectiveGraph:
     with engine.connect() as conn:
-        nodes = {
-            row.service_id: dict(row.metadata or {})
-            for row in conn.execute(sa.select(services.c.service_id, services.c.metadata))
-        }
+        nodes = _service_metadata(conn)
         edges = effective_edges(load_live_observations(conn))
     return EffectiveGraph(nodes=nodes, edges=edges)
 

@@ -10,7 +10,7 @@ validated and quoted first.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 #: Label values we accept: service-like identifiers. Rejects quotes, braces, spaces and
 #: anything that could close a matcher and inject PromQL.
@@ -61,6 +61,25 @@ class MetricNames:
                 error_selector='status_code="STATUS_CODE_ERROR"',
             )
         raise ValueError(f"unknown metric profile {name!r} (prometheus | otel_spanmetrics)")
+
+    @classmethod
+    def configured(
+        cls,
+        profile: str,
+        *,
+        requests: str | None = None,
+        duration_bucket: str | None = None,
+        service_label: str | None = None,
+        error_selector: str | None = None,
+    ) -> MetricNames:
+        """A profile with single names overridden (the ones given and non-empty)."""
+        overrides = {
+            "requests": requests,
+            "duration_bucket": duration_bucket,
+            "service_label": service_label,
+            "error_selector": error_selector,
+        }
+        return replace(cls.profile(profile), **{k: v for k, v in overrides.items() if v})
 
 
 def _matchers(*parts: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from config.settings import Settings
@@ -12,14 +11,13 @@ from telemetry.sli_sources import ParquetSliSource, PrometheusSliSource, SliSour
 
 
 def metric_names_from_settings(settings: Settings) -> MetricNames:
-    names = MetricNames.profile(settings.metric_profile)
-    overrides = {
-        "requests": settings.metric_requests,
-        "duration_bucket": settings.metric_duration_bucket,
-        "service_label": settings.metric_service_label,
-        "error_selector": settings.metric_error_selector,
-    }
-    return replace(names, **{k: v for k, v in overrides.items() if v})
+    return MetricNames.configured(
+        settings.metric_profile,
+        requests=settings.metric_requests,
+        duration_bucket=settings.metric_duration_bucket,
+        service_label=settings.metric_service_label,
+        error_selector=settings.metric_error_selector,
+    )
 
 
 def prometheus_client_from_settings(settings: Settings) -> PrometheusClient:

@@ -22,7 +22,7 @@ from analytics.service_recommendation import recommend_service
 from analytics.slo_tiers import fleet_excess_pool
 from pipelines.defs.telemetry.partitions import DAILY
 from pipelines.resources import OperationalStoreResource
-from store.graph_snapshot import load_effective_graph, record_snapshot
+from store.graph_snapshot import load_effective_graph, load_service_metadata, record_snapshot
 from store.recommendation_store import latest_snapshot_id, publish_recommendations
 from telemetry.sli_sources import day_bounds
 
@@ -166,7 +166,7 @@ def composite_availability_bounds(
     availability = dict(observed.select("service", "availability").iter_rows())
     engine = store.engine()
     try:
-        nodes = load_effective_graph(engine).nodes
+        nodes = load_service_metadata(engine)  # the edges come from graph_snapshot
     finally:
         engine.dispose()
     externals = {
