@@ -2,10 +2,12 @@
 
 Availability tiers are levels the service's history says it meets in most months — conservative
 in 99.9% of simulated months, balanced in 99% (and never above what its dependencies allow),
-aggressive in 95% — so a tier is a statement about observed behaviour, not a wish.
-Latency tiers are the observed p99.9 / p99 / p95 of the whole lookback plus a noise margin for
-shared infrastructure. Every target carries its monthly breach probability, the share of
-historical 24 h windows that would have breached it, and a bootstrap confidence interval.
+aggressive in 95% — so a tier is a statement about observed behaviour, not a wish. The balanced
+tier is capped by the composite bound, but never below the availability the service actually
+delivered over the lookback. Latency tiers are the observed p99.9 / p99 / p95 of the whole
+lookback plus a noise margin for shared infrastructure. Every target carries its monthly breach
+probability, the share of historical 24 h windows that would have breached it, and a bootstrap
+confidence interval.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ FULL_CONFIDENCE_DAYS = 30
 MONTH_DRAWS = 4000  # simulated months behind each target and breach probability
 INTERVAL_RESAMPLES = 50  # resamples of the observed days behind each interval
 INTERVAL_DRAWS = 200  # simulated months per resample
-PRIOR_DAYS = 6.0  # weight of the fleet's experience, in days of a service's own history
+PRIOR_DAYS = 10.0  # weight of the fleet's experience, in days of a service's own history
 FLEET_PROFILES = 2000  # fleet bad-day profiles sampled into each service's day table
 
 #: TRD cold-start archetypes: (availability %, p99 latency ms).
@@ -234,9 +236,13 @@ def availability_tiers(
     )  # (levels, resamples)
     low, high = np.quantile(per_resample, [0.025, 0.975], axis=1) * 100
 
-    capped = composite_bound is not None and raw["balanced"] > composite_bound * 100
-    if composite_bound is not None:
-        raw["balanced"] = min(raw["balanced"], composite_bound * 100)
+    # A service that delivered more than the serial model allows absorbs some of its
+    # dependencies' failures (retries, caches, fallbacks): the model, not the history, is wrong
+    # for it, so the cap never goes below what was measured.
+    ceiling = None if composite_bound is None else max(composite_bound, float(observed)) * 100
+    capped = ceiling is not None and raw["balanced"] > ceiling
+    if ceiling is not None:
+        raw["balanced"] = min(raw["balanced"], ceiling)
     raw["conservative"] = min(raw["conservative"], raw["balanced"])
     raw["aggressive"] = max(raw["aggressive"], raw["balanced"])
     tiers = {}
@@ -276,6 +282,18 @@ def latency_tiers(
             estimated_breach_probability=round(breach, 4),
         )
     return tiers
+
+
+def _capped(tier: AvailabilityTier, ceiling: float) -> AvailabilityTier:
+    if tier.target <= ceiling:
+        return tier
+    return AvailabilityTier(
+        target=ceiling,
+        error_budget_monthly_minutes=error_budget_minutes(ceiling),
+        estimated_breach_probability=tier.estimated_breach_probability,
+        historical_breach_share=tier.historical_breach_share,
+        confidence_interval=tier.confidence_interval,
+    )
 
 
 def archetype_tiers(
@@ -333,10 +351,21 @@ def recommend_tiers(
             f"{service_type or 'backend'} archetype baseline, to be re-evaluated when 30 days "
             "have accumulated."
         )
-        if composite_bound is not None and avail["balanced"].target > composite_bound * 100:
-            notes.append("The archetype's balanced target exceeds the dependency bound.")
+        capped = composite_bound is not None and avail["balanced"].target > composite_bound * 100
+        if capped:
+            # No history to contradict the dependency model: the bound is all we know.
+            assert composite_bound is not None
+            ceiling = floor_to(composite_bound * 100)
+            avail = {
+                tier: _capped(value, ceiling) if tier != "aggressive" else value
+                for tier, value in avail.items()
+            }
+            notes.append(
+                "The archetype's balanced target exceeds the dependency bound: it is capped by "
+                "the composite availability bound."
+            )
         return _tier_set(avail, latency, completeness, days_with_data, gaps, confidence, note,
-                         observed=None, capped=False, cold_start=True, notes=notes)  # fmt: skip
+                         observed=None, capped=capped, cold_start=True, notes=notes)  # fmt: skip
     avail, observed, capped = availability_tiers(
         req, err, composite_bound=composite_bound, seed=seed, fleet_excess=fleet_excess
     )
@@ -353,6 +382,13 @@ def recommend_tiers(
     )
     if capped:
         notes.append("The balanced target is capped by the composite availability bound.")
+    if composite_bound is not None and observed > composite_bound:
+        notes.append(
+            f"Measured availability ({observed * 100:.3f}%) beats the serial composite bound "
+            f"({composite_bound * 100:.3f}%): this service absorbs part of its hard "
+            "dependencies' failures (retries, caches, fallbacks), so the bound is reported but "
+            "does not lower the target. Review whether those edges are really hard."
+        )
     return _tier_set(avail, latency, completeness, days_with_data, gaps, confidence, note,
                      observed=observed, capped=capped, cold_start=False, notes=notes)  # fmt: skip
 

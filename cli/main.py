@@ -354,68 +354,24 @@ def backtest(
     test_days: Annotated[int, typer.Option(min=7)] = 30,
     services: int = 300,
     seed: int = 42,
+    fleets: Annotated[
+        int, typer.Option(min=1, help="Independent fleets (seeds) pooled: one month is noisy.")
+    ] = 5,
 ) -> None:
-    """Recommend on a generated fleet's first window, replay the next one, report per tier."""
-    import numpy as np
-
+    """Recommend on generated fleets' first window, replay the next one, report per tier."""
     from analytics.backtest import replay
-    from analytics.composite_availability import Edge, composite_availability, external_availability
-    from analytics.fleet_telemetry import generate_telemetry
-    from analytics.fleet_topology import generate_topology
-    from analytics.latency_histogram import LATENCY_BUCKETS
-    from analytics.slo_tiers import fleet_excess_pool, recommend_tiers
+    from cli.backtest_fleet import backtest_fleet
 
-    topology = generate_topology(services, seed=seed)
-    with console.status(f"drawing {train_days + test_days} days of telemetry"):
-        telemetry = generate_telemetry(topology, days=train_days + test_days, seed=seed)
-    per_hour = telemetry.steps_per_hour
-    hours = telemetry.steps // per_hour
-    split = train_days * 24
-    requests = telemetry.requests.reshape(-1, hours, per_hour).sum(axis=2).astype(float)
-    errors = telemetry.errors.reshape(-1, hours, per_hour).sum(axis=2).astype(float)
-    kinds = {n["service_id"]: n["metadata"] for n in topology.nodes}
-    observed = {
-        s: 1 - errors[i, :split].sum() / max(1.0, requests[i, :split].sum())
-        for i, s in enumerate(telemetry.services)
-    }
-    externals = {
-        s: observed.get(s) or external_availability(m.get("published_sla", 99.9))
-        for s, m in kinds.items()
-        if m.get("service_type") == "external"
-    }
-    edges = [
-        Edge(e["source"], e["target"], e["attributes"]["communication_mode"],
-             e["attributes"]["criticality"], e["attributes"].get("redundancy_group"))
-        for e in topology.edges
-    ]  # fmt: skip
-    bounds = composite_availability(
-        {s: a for s, a in observed.items() if s not in externals}, edges, externals=externals
-    )
-    days_in = split // 24
-    pool = fleet_excess_pool(
-        requests[:, :split].reshape(len(requests), days_in, 24).sum(axis=2),
-        errors[:, :split].reshape(len(errors), days_in, 24).sum(axis=2),
-    )
     targets: dict[str, dict[str, float]] = {"conservative": {}, "balanced": {}, "aggressive": {}}
-    test_availability = {}
-    with console.status("recommending"):
-        for i, service in enumerate(telemetry.services):
-            if service in externals:
-                continue
-            buckets = telemetry.bucket_counts(i).reshape(hours, per_hour, -1).sum(axis=1)
-            tiers = recommend_tiers(
-                requests[i, :split], errors[i, :split], LATENCY_BUCKETS, buckets[:split],
-                np.ones(split, dtype=bool), composite_bound=bounds[service].composite_bound,
-                service_type=kinds[service].get("service_type"), seed=i, fleet_excess=pool,
-            )  # fmt: skip
-            for tier, value in tiers.availability.items():
-                targets[tier][service] = value.target
-            test_availability[service] = 1 - errors[i, split:].sum() / max(
-                1.0, requests[i, split:].sum()
-            )
+    test_availability: dict[str, float] = {}
+    for k in range(fleets):
+        fleet_targets, achieved = backtest_fleet(services, seed + k, train_days, test_days, console)
+        for tier, by_service in fleet_targets.items():
+            targets[tier].update({f"{seed + k}/{s}": v for s, v in by_service.items()})
+        test_availability.update({f"{seed + k}/{s}": v for s, v in achieved.items()})
     table = Table(
         title=f"Backtest: recommend on {train_days} days, replay the next {test_days} "
-        f"({len(test_availability)} services)"
+        f"({len(test_availability)} services in {fleets} fleets)"
     )
     for column in ("tier", "breached", "median budget used", "p90 budget used", "goal"):
         table.add_column(column, justify="left" if column in ("tier", "goal") else "right")

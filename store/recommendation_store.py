@@ -38,7 +38,7 @@ def publish_recommendations(
     """Replace the active recommendations of these services in one transaction."""
     r = slo_recommendations
     with engine.begin() as conn:
-        ids = dict(conn.execute(sa.select(services.c.service_id, services.c.id)).tuples().all())
+        ids = dict(conn.execute(sa.select(services.c.service_id, services.c.id)).all())
         known = [d for d in documents if d["service_id"] in ids]
         pks = sorted({ids[d["service_id"]] for d in known}, key=str)
         superseded = 0

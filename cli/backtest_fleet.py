@@ -1,0 +1,83 @@
+"""The backtest's fleets: recommend on a generated fleet's first window, keep the next one.
+
+Kept apart from the CLI so the backtest and its test share one code path.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
+from rich.console import Console
+
+from analytics.composite_availability import Edge, composite_availability, external_availability
+from analytics.fleet_telemetry import generate_telemetry
+from analytics.fleet_topology import generate_topology
+from analytics.latency_histogram import LATENCY_BUCKETS
+from analytics.own_availability import own_availability
+from analytics.slo_tiers import fleet_excess_pool, recommend_tiers
+
+
+def backtest_fleet(
+    services: int, seed: int, train_days: int, test_days: int, console: Console
+) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """(targets[tier][service] in percent, test-window availability per service)."""
+    topology = generate_topology(services, seed=seed)
+    with console.status(f"drawing {train_days + test_days} days of telemetry"):
+        telemetry = generate_telemetry(topology, days=train_days + test_days, seed=seed)
+    per_hour = telemetry.steps_per_hour
+    hours = telemetry.steps // per_hour
+    split = train_days * 24
+    requests = telemetry.requests.reshape(-1, hours, per_hour).sum(axis=2).astype(float)
+    errors = telemetry.errors.reshape(-1, hours, per_hour).sum(axis=2).astype(float)
+    kinds = {n["service_id"]: n["metadata"] for n in topology.nodes}
+    edges = [
+        Edge(e["source"], e["target"], e["attributes"]["communication_mode"],
+             e["attributes"]["criticality"], e["attributes"].get("redundancy_group"))
+        for e in topology.edges
+    ]  # fmt: skip
+    first = datetime(2026, 1, 1, tzinfo=UTC)
+    names = telemetry.services
+    train = pl.DataFrame(
+        {
+            "service": np.repeat(names, split),
+            "hour": [first + timedelta(hours=h) for h in range(split)] * len(names),
+            "requests": requests[:, :split].ravel(),
+            "errors": errors[:, :split].ravel(),
+            "has_data": np.ones(len(names) * split, dtype=bool),
+        }
+    )
+    measured = own_availability(train, ((e.source, e.target) for e in edges if e.is_hard_sync))
+    observed = {s: own for s, (own, _) in measured.items()}
+    externals = {
+        s: observed.get(s) or external_availability(m.get("published_sla", 99.9))
+        for s, m in kinds.items()
+        if m.get("service_type") == "external"
+    }
+    bounds = composite_availability(
+        {s: a for s, a in observed.items() if s not in externals}, edges, externals=externals
+    )
+    days_in = split // 24
+    pool = fleet_excess_pool(
+        requests[:, :split].reshape(len(requests), days_in, 24).sum(axis=2),
+        errors[:, :split].reshape(len(errors), days_in, 24).sum(axis=2),
+    )
+    targets: dict[str, dict[str, float]] = {"conservative": {}, "balanced": {}, "aggressive": {}}
+    test_availability = {}
+    with console.status("recommending"):
+        for i, service in enumerate(telemetry.services):
+            if service in externals:
+                continue
+            buckets = telemetry.bucket_counts(i).reshape(hours, per_hour, -1).sum(axis=1)
+            tiers = recommend_tiers(
+                requests[i, :split], errors[i, :split], LATENCY_BUCKETS, buckets[:split],
+                np.ones(split, dtype=bool), composite_bound=bounds[service].composite_bound,
+                service_type=kinds[service].get("service_type"), seed=i, fleet_excess=pool,
+            )  # fmt: skip
+            for tier, value in tiers.availability.items():
+                targets[tier][service] = value.target
+            test_availability[service] = 1 - errors[i, split:].sum() / max(
+                1.0, requests[i, split:].sum()
+            )
+    return targets, test_availability
