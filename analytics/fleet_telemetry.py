@@ -51,6 +51,10 @@ class FleetTelemetry:
     latency_sigma: npt.NDArray[np.float64]  # (services,), log-space spread
     edge_calls: dict[tuple[str, str], npt.NDArray[np.int64]] = field(default_factory=dict)
     truth: dict[str, Any] = field(default_factory=dict)
+    #: CFS periods throttled per step (cAdvisor's container_cpu_cfs_throttled_periods_total)
+    #: out of `cpu_periods_per_step` (container_cpu_cfs_periods_total).
+    cpu_throttled: npt.NDArray[np.int32] | None = None
+    cpu_periods_per_step: int = 0
 
     @property
     def steps(self) -> int:
@@ -179,6 +183,7 @@ def generate_telemetry(
 
     rate = np.clip(error_rate[:, np.newaxis] + error_boost, 0.0, 1.0)
     errors = rng.binomial(requests, rate).astype(np.int64)
+    cpu_throttled, periods, throttling = _cpu_throttling(seed, n, steps, step, season)
     latency_median = median[:, np.newaxis] * latency_factor
 
     edge_calls, uncalled, undeclared = _service_graph_calls(topology, requests, index, rng)
@@ -191,6 +196,8 @@ def generate_telemetry(
         latency_median=latency_median,
         latency_sigma=sigma,
         edge_calls=edge_calls,
+        cpu_throttled=cpu_throttled,
+        cpu_periods_per_step=periods,
     )
     total_requests = requests.sum(axis=1)
     total_errors = errors.sum(axis=1)
@@ -210,6 +217,7 @@ def generate_telemetry(
                 "latency_sigma": float(sigma[i]),
                 "baseline_latency_p99_s": float(median[i] * math.exp(2.3263 * sigma[i])),
                 "deploys": deploys[service],
+                "cpu_throttling_ratio": float(throttling[i]),
             }
             for i, service in enumerate(services)
         },
@@ -219,6 +227,23 @@ def generate_telemetry(
         "undeclared_calls": [list(p) for p in undeclared],
     }
     return telemetry
+
+
+def _cpu_throttling(
+    seed: int, n: int, steps: int, step: int, season: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.int32], int, npt.NDArray[np.float64]]:
+    """Throttled CFS periods per step: most services barely throttle, about one in eight runs
+    against its CPU limit (12–40% of periods), worse at peak load. Its own random stream, so
+    adding it changed no other figure of a seeded fleet."""
+    rng = np.random.default_rng([seed, 0xC9])
+    heavy = rng.random(n) < 0.12
+    base = np.where(heavy, rng.uniform(0.12, 0.4, n), rng.beta(1.2, 60.0, n))
+    load = (season / season.mean()) ** 2
+    ratio = np.clip(base[:, np.newaxis] * load[np.newaxis, :], 0.0, 0.95)
+    periods = step * 10 * 3  # 100 ms CFS periods, three replicas
+    throttled = rng.binomial(periods, ratio).astype(np.int32)
+    realized = throttled.sum(axis=1, dtype=np.int64) / (periods * steps)
+    return throttled, periods, np.asarray(realized, dtype=np.float64)
 
 
 def _propagate(
@@ -310,6 +335,7 @@ _SLI_COLUMNS: list[tuple[str, pl.DataType]] = [
     ("availability", pl.Float64()),
     ("latency_buckets", pl.List(pl.Int64())),
     *[(f"latency_{name}", pl.Float64()) for name in QUANTILES],
+    ("cpu_throttling", pl.Float64()),  # share of CFS periods throttled (null: not measured)
     ("has_data", pl.Boolean()),
     ("data_completeness", pl.Float64()),  # share of the service's hours of that day with data
 ]
@@ -342,6 +368,11 @@ def hourly_frame(telemetry: FleetTelemetry) -> pl.DataFrame:
     }
     for name, q in QUANTILES.items():
         columns[f"latency_{name}"] = histogram_quantile(q, LATENCY_BUCKETS, flat)
+    if telemetry.cpu_throttled is not None and telemetry.cpu_periods_per_step:
+        throttled = telemetry.cpu_throttled.reshape(n, hours, per_hour).sum(axis=2, dtype=np.int64)
+        columns["cpu_throttling"] = throttled.ravel() / (telemetry.cpu_periods_per_step * per_hour)
+    else:
+        columns["cpu_throttling"] = np.full(n * hours, np.nan)
     columns["has_data"] = np.ones(n * hours, dtype=bool)
     columns["data_completeness"] = np.ones(n * hours)
     return pl.DataFrame(columns, schema=SLI_HOURLY_SCHEMA, nan_to_null=True)
@@ -414,6 +445,25 @@ def openmetrics_lines(telemetry: FleetTelemetry, progress: Any | None = None) ->
         )
         if progress is not None:
             progress(i + 1)
+    if telemetry.cpu_throttled is not None and telemetry.cpu_periods_per_step:
+        periods = np.cumsum(np.full(telemetry.steps, telemetry.cpu_periods_per_step))
+        yield "# HELP container_cpu_cfs_periods Elapsed CFS enforcement periods.\n"
+        yield "# TYPE container_cpu_cfs_periods counter\n"
+        for service in services:
+            label = _labels(service=service)
+            yield "".join(
+                f"container_cpu_cfs_periods_total{label} {v} {t}\n"
+                for v, t in zip(periods, times, strict=True)
+            )
+        yield "# HELP container_cpu_cfs_throttled_periods Throttled CFS periods.\n"
+        yield "# TYPE container_cpu_cfs_throttled_periods counter\n"
+        for i, service in enumerate(services):
+            label = _labels(service=service)
+            series = np.cumsum(telemetry.cpu_throttled[i], dtype=np.int64)
+            yield "".join(
+                f"container_cpu_cfs_throttled_periods_total{label} {v} {t}\n"
+                for v, t in zip(series, times, strict=True)
+            )
     yield "# HELP traces_service_graph_request Calls between services seen in traces.\n"
     yield "# TYPE traces_service_graph_request counter\n"
     for (client, server), calls in sorted(telemetry.edge_calls.items()):

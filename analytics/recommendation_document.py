@@ -123,8 +123,15 @@ def recommendation_document(
                 "explanation": {
                     "summary": (
                         f"{service}'s latency targets come from its merged latency histogram "
-                        f"over the lookback; balanced = p99 + noise margin "
-                        f"({latency['balanced']['target_ms']:.0f} ms)."
+                        f"over the lookback; balanced = p99 + a "
+                        f"{tiers.latency_noise_margin:.1%} noise margin "
+                        f"({latency['balanced']['target_ms']:.0f} ms)"
+                        + (
+                            f", the margin widened by {tiers.cpu_throttling_ratio:.1%} of CPU "
+                            "periods throttled."
+                            if tiers.cpu_throttling_ratio and tiers.latency_noise_margin > 0.05
+                            else "."
+                        )
                     ),
                     "note": (
                         "Latency SLOs come from measurement, not composition "

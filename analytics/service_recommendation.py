@@ -30,7 +30,7 @@ def recommend_service(
     """Tiers and the TRD-shaped document; `rows` are the service's `sli_hourly` rows, aligned
     here to `hours` (the lookback, hour starts) so gaps count as gaps."""
     frame = pl.DataFrame({"hour": list(hours)}, schema={"hour": pl.Datetime("us", "UTC")}).join(
-        rows.select("hour", "requests", "errors", "latency_buckets", "has_data"),
+        rows.select("hour", "requests", "errors", "latency_buckets", "has_data", "cpu_throttling"),
         on="hour",
         how="left",
     )
@@ -48,6 +48,8 @@ def recommend_service(
         .astype(np.float64)
         .reshape(len(frame), width)
     )
+    mean_throttling = frame["cpu_throttling"].drop_nulls().drop_nans().mean()
+    throttling = float(mean_throttling) if mean_throttling is not None else None  # type: ignore[arg-type]
     tiers = recommend_tiers(
         frame["requests"].fill_null(0).to_numpy(),
         frame["errors"].fill_null(0).to_numpy(),
@@ -57,6 +59,7 @@ def recommend_service(
         composite_bound=composite.composite_bound if composite else None,
         service_type=service_type,
         fleet_excess=fleet_excess,
+        cpu_throttling_ratio=throttling,
     )
     document = recommendation_document(
         service,

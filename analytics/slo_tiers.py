@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
@@ -81,6 +81,8 @@ class TierSet:
     capped_by_composite: bool
     cold_start: bool
     notes: tuple[str, ...] = field(default=())
+    cpu_throttling_ratio: float | None = None
+    latency_noise_margin: float = 0.05
 
 
 def error_budget_minutes(target_percent: float) -> float:
@@ -93,11 +95,20 @@ def floor_to(value: float, decimals: int = 3) -> float:
     return math.floor(value * scale + 1e-9) / scale
 
 
+#: Throttling below this share of CFS periods is background noise; at THROTTLING_HIGH and above
+#: the latency margin doubles (a throttled container's tail latency moves with its neighbours).
+THROTTLING_NORMAL = 0.05
+THROTTLING_HIGH = 0.25
+
+
 def noise_margin(cpu_throttling_ratio: float | None) -> float:
-    """5% headroom for shared infrastructure, up to 10% when CPU throttling is high."""
-    if not cpu_throttling_ratio:
+    """5% headroom for shared infrastructure, growing to 10% as CPU throttling gets high."""
+    if not cpu_throttling_ratio or cpu_throttling_ratio <= THROTTLING_NORMAL:
         return 0.05
-    return 0.05 + 0.05 * min(1.0, float(cpu_throttling_ratio) / 0.25)
+    excess = (float(cpu_throttling_ratio) - THROTTLING_NORMAL) / (
+        THROTTLING_HIGH - THROTTLING_NORMAL
+    )
+    return 0.05 + 0.05 * min(1.0, excess)
 
 
 def telemetry_gaps(has_data: npt.NDArray[np.bool_]) -> tuple[tuple[int, int], ...]:
@@ -389,8 +400,13 @@ def recommend_tiers(
             "dependencies' failures (retries, caches, fallbacks), so the bound is reported but "
             "does not lower the target. Review whether those edges are really hard."
         )
-    return _tier_set(avail, latency, completeness, days_with_data, gaps, confidence, note,
+    warm = _tier_set(avail, latency, completeness, days_with_data, gaps, confidence, note,
                      observed=observed, capped=capped, cold_start=False, notes=notes)  # fmt: skip
+    return replace(
+        warm,
+        cpu_throttling_ratio=cpu_throttling_ratio,
+        latency_noise_margin=noise_margin(cpu_throttling_ratio),
+    )
 
 
 def _tier_set(

@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     metric_requests: str | None = Field(default=None, description="Override the requests counter.")
     metric_duration_bucket: str | None = None
     metric_service_label: str | None = None
+    metric_cpu_periods: str | None = Field(
+        default=None, description="Override cAdvisor's container_cpu_cfs_periods_total."
+    )
+    metric_cpu_throttled_periods: str | None = Field(
+        default=None, description="Override container_cpu_cfs_throttled_periods_total."
+    )
     metric_error_selector: str | None = Field(
         default=None, description='Label matcher of failed requests, e.g. status=~"5..".'
     )

@@ -39,6 +39,8 @@ class TelemetryResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     duration_bucket_metric: str | None = None
     service_label: str | None = None
     error_selector: str | None = None
+    cpu_periods_metric: str | None = None
+    cpu_throttled_metric: str | None = None
     window: str = "1h"
     backoff_s: list[float] = [1.0, 2.0, 4.0]
 
@@ -55,6 +57,8 @@ class TelemetryResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             duration_bucket_metric=settings.metric_duration_bucket,
             service_label=settings.metric_service_label,
             error_selector=settings.metric_error_selector,
+            cpu_periods_metric=settings.metric_cpu_periods,
+            cpu_throttled_metric=settings.metric_cpu_throttled_periods,
         )
 
     def metric_names(self) -> MetricNames:
@@ -64,6 +68,8 @@ class TelemetryResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             duration_bucket=self.duration_bucket_metric,
             service_label=self.service_label,
             error_selector=self.error_selector,
+            cpu_periods=self.cpu_periods_metric,
+            cpu_throttled_periods=self.cpu_throttled_metric,
         )
 
     def client(self) -> PrometheusClient:
@@ -153,6 +159,7 @@ class PolarsParquetIOManager(dg.ConfigurableIOManager):
         existing = [p for p in paths if p.exists()]
         if not existing:
             raise FileNotFoundError(f"no materialized partition of {key.to_user_string()}")
+        # Partitions written before a column was added read it as null (diagonal concat).
         if context.dagster_type.typing_type is pl.LazyFrame:
-            return pl.scan_parquet(existing)
-        return pl.concat([pl.read_parquet(p) for p in existing], how="vertical")
+            return pl.concat([pl.scan_parquet(p) for p in existing], how="diagonal_relaxed")
+        return pl.concat([pl.read_parquet(p) for p in existing], how="diagonal_relaxed")

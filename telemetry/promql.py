@@ -47,6 +47,10 @@ class MetricNames:
     error_selector: str = 'status=~"5.."'
     client_label: str = "client"
     server_label: str = "server"
+    #: cAdvisor's CFS counters, relabelled with the service label (both profiles: these are
+    #: infrastructure metrics, not span metrics).
+    cpu_periods: str = "container_cpu_cfs_periods_total"
+    cpu_throttled_periods: str = "container_cpu_cfs_throttled_periods_total"
 
     @classmethod
     def profile(cls, name: str) -> MetricNames:
@@ -71,6 +75,8 @@ class MetricNames:
         duration_bucket: str | None = None,
         service_label: str | None = None,
         error_selector: str | None = None,
+        cpu_periods: str | None = None,
+        cpu_throttled_periods: str | None = None,
     ) -> MetricNames:
         """A profile with single names overridden (the ones given and non-empty)."""
         overrides = {
@@ -78,6 +84,8 @@ class MetricNames:
             "duration_bucket": duration_bucket,
             "service_label": service_label,
             "error_selector": error_selector,
+            "cpu_periods": cpu_periods,
+            "cpu_throttled_periods": cpu_throttled_periods,
         }
         return replace(cls.profile(profile), **{k: v for k, v in overrides.items() if v})
 
@@ -115,4 +123,14 @@ def service_graph_query(names: MetricNames, window: str = "1d") -> str:
     return (
         f"sum by ({names.client_label}, {names.server_label}) "
         f"(increase({names.service_graph}[{window}]))"
+    )
+
+
+def throttling_query(names: MetricNames, window: str = "1h", only: list[str] | None = None) -> str:
+    """Share of CFS periods throttled per service: the latency noise margin grows with it."""
+    matcher = _matchers(service_matcher(names, only))
+    label = names.service_label
+    return (
+        f"sum by ({label}) (increase({names.cpu_throttled_periods}{matcher}[{window}])) / "
+        f"sum by ({label}) (increase({names.cpu_periods}{matcher}[{window}]))"
     )

@@ -21,7 +21,13 @@ import polars as pl
 from analytics.fleet_telemetry import SLI_HOURLY_SCHEMA
 from analytics.latency_histogram import QUANTILES, histogram_quantile
 from telemetry.prometheus_http import PrometheusClient
-from telemetry.promql import MetricNames, buckets_query, errors_query, requests_query
+from telemetry.promql import (
+    MetricNames,
+    buckets_query,
+    errors_query,
+    requests_query,
+    throttling_query,
+)
 
 
 class SliSource(Protocol):
@@ -58,7 +64,9 @@ class ParquetSliSource:
         frame = pl.read_parquet(path)
         if services is not None:
             frame = frame.filter(pl.col("service").is_in(list(services)))
-        return frame.select(SLI_HOURLY_SCHEMA.names()).cast(SLI_HOURLY_SCHEMA)
+        missing = [pl.lit(None).alias(n) for n in SLI_HOURLY_SCHEMA.names() if n not in frame]
+        # Files written before a column existed (cpu_throttling) read it as "not measured".
+        return frame.with_columns(missing).select(SLI_HOURLY_SCHEMA.names()).cast(SLI_HOURLY_SCHEMA)
 
     def fetch_window(
         self, start: datetime, days: int, services: Sequence[str] | None = None
@@ -87,14 +95,16 @@ class PrometheusSliSource:
         label = self.names.service_label
         queries = [
             build(self.names, self.window, only)
-            for build in (requests_query, errors_query, buckets_query)
+            for build in (requests_query, errors_query, buckets_query, throttling_query)
         ]
-        # Three independent queries: Prometheus evaluates one while we decode another.
-        with ThreadPoolExecutor(max_workers=3) as pool:
-            requests, errors, buckets = pool.map(
+        # Independent queries: Prometheus evaluates one while we decode another.
+        with ThreadPoolExecutor(max_workers=len(queries)) as pool:
+            requests, errors, buckets, throttling = pool.map(
                 lambda q: self.client.query_range(q, first, last, 3600), queries
             )
-        frame = assemble_day(start, label, requests, errors, buckets, hours=hours)
+        frame = assemble_day(
+            start, label, requests, errors, buckets, hours=hours, throttling=throttling
+        )
         # Completeness is a per-day figure, whatever the window.
         return frame.with_columns(
             pl.col("has_data")
@@ -137,6 +147,7 @@ def assemble_day(
     buckets: list[dict[str, Any]],
     *,
     hours: int = 24,
+    throttling: list[dict[str, Any]] | None = None,
 ) -> pl.DataFrame:
     """Turn three fleet-wide range-query matrices into `sli_hourly` rows for `hours` hours.
 
@@ -165,8 +176,16 @@ def assemble_day(
                 matrix[:, i] = placed[str(i)].fill_null(0.0).fill_nan(0.0).to_numpy()
         # Buckets are cumulative; extrapolation noise must not make them decrease.
         matrix = np.maximum.accumulate(matrix, axis=1)
+    cpu = (
+        _long(throttling, label, "cpu_throttling").drop("le")
+        if throttling
+        else pl.DataFrame(
+            schema={"service": pl.String, "ts": pl.Int64, "cpu_throttling": pl.Float64}
+        )
+    ).filter(pl.col("cpu_throttling").is_finite())
     frame = (
         grid.join(req.filter(pl.col("requests").is_not_nan()), on=["service", "ts"], how="left")
+        .join(cpu, on=["service", "ts"], how="left")
         .join(err.filter(pl.col("errors").is_not_nan()), on=["service", "ts"], how="left")
         .with_columns(
             pl.col("requests").round().cast(pl.Int64),

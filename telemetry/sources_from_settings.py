@@ -17,6 +17,8 @@ def metric_names_from_settings(settings: Settings) -> MetricNames:
         duration_bucket=settings.metric_duration_bucket,
         service_label=settings.metric_service_label,
         error_selector=settings.metric_error_selector,
+        cpu_periods=settings.metric_cpu_periods,
+        cpu_throttled_periods=settings.metric_cpu_throttled_periods,
     )
 
 

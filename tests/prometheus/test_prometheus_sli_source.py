@@ -39,12 +39,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_a_day_costs_three_queries_and_matches_the_truth(
+def test_a_day_costs_four_queries_and_matches_the_truth(
     prometheus_fleet: Any,
 ) -> None:
     client = PrometheusClient(prometheus_fleet.url)
     frame = PrometheusSliSource(client, MetricNames()).fetch_day(DAY)
-    assert client.calls == 3  # fleet-wide: one range query per metric, whatever the fleet size
+    # Fleet-wide: one range query per metric (requests, errors, buckets, CPU throttling),
+    # whatever the fleet size.
+    assert client.calls == 4
     assert frame.schema == SLI_HOURLY_SCHEMA
     expected = hourly_frame(prometheus_fleet.telemetry).filter(pl.col("hour").dt.date() == DAY)
     assert set(frame["service"]) == set(expected["service"])
@@ -67,6 +69,11 @@ def test_a_day_costs_three_queries_and_matches_the_truth(
     # Same buckets, scaled alike by extrapolation: latency quantiles agree closely.
     p99 = (joined["latency_p99"] / joined["latency_p99_true"]).to_numpy()
     assert np.nanmedian(np.abs(p99 - 1)) < 0.02
+    # CPU throttling is a ratio of two counters: extrapolation cancels out.
+    throttling = (joined["cpu_throttling"] - joined["cpu_throttling_true"]).abs()
+    assert float(throttling.max()) < 0.01  # type: ignore[operator]
+    heavy = joined.group_by("service").agg(pl.col("cpu_throttling").mean())
+    assert heavy["cpu_throttling"].max() > 0.1  # type: ignore[operator]
 
 
 def test_one_service_regeneration_uses_the_same_code_restricted(

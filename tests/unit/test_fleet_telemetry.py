@@ -146,6 +146,8 @@ def test_openmetrics_text_is_well_formed(fleet) -> None:  # type: ignore[no-unty
     assert families == [
         "http_requests",
         "http_request_duration_seconds",
+        "container_cpu_cfs_periods",
+        "container_cpu_cfs_throttled_periods",
         "traces_service_graph_request",
     ]
     last: dict[str, tuple[float, float]] = {}

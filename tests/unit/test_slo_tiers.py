@@ -181,3 +181,43 @@ def test_the_fleet_prior_protects_a_lucky_service() -> None:
     guarded, _, _ = availability_tiers(quiet_req, quiet_err, fleet_excess=pool)
     assert guarded["balanced"].target < alone["balanced"].target
     assert alone["balanced"].target == pytest.approx(99.95, abs=0.001)
+
+
+def test_throttled_services_get_a_wider_latency_margin(fleet) -> None:  # type: ignore[no-untyped-def]
+    """The generated fleet's CPU throttling reaches the recommendation through `sli_hourly`."""
+    from datetime import timedelta
+
+    import polars as pl
+
+    from analytics.fleet_telemetry import hourly_frame
+    from analytics.service_recommendation import recommend_service
+
+    frame = hourly_frame(fleet)
+    hours = [fleet.start + timedelta(hours=h) for h in range(fleet.steps // fleet.steps_per_hour)]
+    truth = fleet.truth["services"]
+    by_throttling = sorted(fleet.services, key=lambda s: truth[s]["cpu_throttling_ratio"])
+    calm, throttled = by_throttling[0], by_throttling[-1]
+    assert (
+        truth[calm]["cpu_throttling_ratio"] < 0.05 < 0.12 < truth[throttled]["cpu_throttling_ratio"]
+    )
+    margins = {}
+    for service in (calm, throttled):
+        rows = frame.filter(pl.col("service") == service)
+        measured = float(rows["cpu_throttling"].mean())  # type: ignore[arg-type]
+        assert measured == pytest.approx(truth[service]["cpu_throttling_ratio"], abs=1e-9)
+        tiers, document = recommend_service(service, rows, hours, None, generated_at=END)
+        assert tiers.cpu_throttling_ratio == pytest.approx(measured)
+        margins[service] = tiers.latency_noise_margin
+        summary = document["recommendations"][1]["explanation"]["summary"]
+        assert f"{tiers.latency_noise_margin:.1%} noise margin" in summary
+    assert margins[calm] == 0.05
+    assert margins[throttled] > 0.05
+    assert margins[throttled] == pytest.approx(
+        noise_margin(truth[throttled]["cpu_throttling_ratio"])
+    )
+
+
+def test_noise_margin_grows_with_throttling_between_normal_and_high() -> None:
+    assert noise_margin(0.0) == noise_margin(0.05) == 0.05
+    assert noise_margin(0.15) == pytest.approx(0.075)
+    assert noise_margin(0.25) == noise_margin(0.9) == pytest.approx(0.10)

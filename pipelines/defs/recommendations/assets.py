@@ -288,6 +288,7 @@ def _window(lookback: pl.LazyFrame, services: list[str]) -> pl.DataFrame:
             "errors",
             # Hourly bucket counts fit 32 bits; halving them halves the footprint.
             pl.col("latency_buckets").cast(pl.List(pl.Int32)),
+            "cpu_throttling",
             "has_data",
         )
         .sort("service", "hour")
