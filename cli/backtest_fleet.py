@@ -5,17 +5,13 @@ Kept apart from the CLI so the backtest and its test share one code path.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import numpy as np
-import polars as pl
 from rich.console import Console
 
 from analytics.composite_availability import Edge, composite_availability, external_availability
 from analytics.fleet_telemetry import generate_telemetry
 from analytics.fleet_topology import generate_topology
 from analytics.latency_histogram import LATENCY_BUCKETS
-from analytics.own_availability import own_availability
 from analytics.slo_tiers import fleet_excess_pool, recommend_tiers
 
 
@@ -37,19 +33,10 @@ def backtest_fleet(
              e["attributes"]["criticality"], e["attributes"].get("redundancy_group"))
         for e in topology.edges
     ]  # fmt: skip
-    first = datetime(2026, 1, 1, tzinfo=UTC)
-    names = telemetry.services
-    train = pl.DataFrame(
-        {
-            "service": np.repeat(names, split),
-            "hour": [first + timedelta(hours=h) for h in range(split)] * len(names),
-            "requests": requests[:, :split].ravel(),
-            "errors": errors[:, :split].ravel(),
-            "has_data": np.ones(len(names) * split, dtype=bool),
-        }
-    )
-    measured = own_availability(train, ((e.source, e.target) for e in edges if e.is_hard_sync))
-    observed = {s: own for s, (own, _) in measured.items()}
+    observed = {
+        s: 1 - errors[i, :split].sum() / max(1.0, requests[i, :split].sum())
+        for i, s in enumerate(telemetry.services)
+    }
     externals = {
         s: observed.get(s) or external_availability(m.get("published_sla", 99.9))
         for s, m in kinds.items()

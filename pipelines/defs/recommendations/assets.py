@@ -18,7 +18,6 @@ from analytics.composite_availability import (
     external_availability,
 )
 from analytics.graph_cycles import find_cycles
-from analytics.own_availability import own_availability
 from analytics.service_recommendation import recommend_service
 from analytics.slo_tiers import fleet_excess_pool
 from pipelines.defs.telemetry.partitions import DAILY
@@ -146,9 +145,7 @@ def _lookback_window(day_end: datetime) -> tuple[datetime, datetime]:
     group_name="recommendations",
     description=(
         "Per service: the availability bound its hard dependencies allow (R_self × Π R_dep over "
-        "distinct dependencies, redundancy groups, supernodes, externals), in one fleet pass. "
-        "R_self is each service's own availability: measured over the hours its hard "
-        "dependencies were healthy, so a dependency's outage is not counted twice."
+        "distinct dependencies, redundancy groups, supernodes, externals), in one fleet pass."
     ),
 )
 def composite_availability_bounds(
@@ -158,14 +155,15 @@ def composite_availability_bounds(
     sli_hourly: pl.LazyFrame,
     store: OperationalStoreResource,
 ) -> dg.Output[pl.DataFrame]:
-    edges = [
-        Edge(s, t, mode or "sync", crit or "hard", group)
-        for s, t, mode, crit, group, *_ in graph_snapshot.iter_rows()
-    ]
-    hourly = sli_hourly.select("service", "hour", "requests", "errors", "has_data").collect()
-    measured = own_availability(hourly, ((e.source, e.target) for e in edges if e.is_hard_sync))
-    del hourly
-    availability = {s: own for s, (own, _) in measured.items()}
+    observed = (
+        sli_hourly.filter(pl.col("has_data"))
+        .group_by("service")
+        .agg(pl.col("requests").sum(), pl.col("errors").sum())
+        .filter(pl.col("requests") > 0)
+        .with_columns((1 - pl.col("errors") / pl.col("requests")).alias("availability"))
+        .collect()
+    )
+    availability = dict(observed.select("service", "availability").iter_rows())
     engine = store.engine()
     try:
         nodes = load_service_metadata(engine)  # the edges come from graph_snapshot
@@ -179,6 +177,10 @@ def composite_availability_bounds(
     observed_externals = frozenset(name for name in externals if name in availability)
     for name in nodes:  # services without telemetry do not lower anyone's bound
         availability.setdefault(name, 1.0)
+    edges = [
+        Edge(s, t, mode or "sync", crit or "hard", group)
+        for s, t, mode, crit, group, *_ in graph_snapshot.iter_rows()
+    ]
     results = composite_availability(
         {k: v for k, v in availability.items() if k not in externals},
         edges,
