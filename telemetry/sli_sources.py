@@ -71,8 +71,25 @@ class ParquetSliSource:
     def fetch_window(
         self, start: datetime, days: int, services: Sequence[str] | None = None
     ) -> pl.DataFrame:
-        parts = [self.fetch_day((start + timedelta(days=d)).date(), services) for d in range(days)]
-        return pl.concat(parts) if parts else empty_sli_frame()
+        if services is None:
+            parts = [self.fetch_day((start + timedelta(days=d)).date()) for d in range(days)]
+            return pl.concat(parts) if parts else empty_sli_frame()
+        # A few services over many days (a one-service regeneration): one lazy scan, so the
+        # filter reaches the row groups and the files are read in parallel.
+        paths = [
+            path
+            for d in range(days)
+            if (
+                path := self.folder / f"{(start + timedelta(days=d)).date().isoformat()}.parquet"
+            ).exists()
+        ]
+        if not paths:
+            return empty_sli_frame()
+        wanted = pl.col("service").is_in(list(services))
+        scans = [pl.scan_parquet(p).filter(wanted) for p in paths]
+        frame = pl.concat(scans, how="diagonal_relaxed").collect()
+        missing = [pl.lit(None).alias(n) for n in SLI_HOURLY_SCHEMA.names() if n not in frame]
+        return frame.with_columns(missing).select(SLI_HOURLY_SCHEMA.names()).cast(SLI_HOURLY_SCHEMA)
 
 
 @dataclass

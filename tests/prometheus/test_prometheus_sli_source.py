@@ -157,7 +157,7 @@ def test_outage_retries_then_opens_the_circuit_with_a_clear_error(
         single.query("up", datetime.now(UTC))
     assert sleeps == [1.0, 2.0, 4.0]
 
-    # A day partition (3 concurrent queries): the 10th consecutive failure opens the circuit,
+    # A day partition (4 concurrent queries): the 10th consecutive failure opens the circuit,
     # and from then on calls are refused at once, without touching the network.
     sleeps.clear()
     breaker = CircuitBreaker(failure_threshold=10, reset_after_s=30.0)
@@ -166,7 +166,7 @@ def test_outage_retries_then_opens_the_circuit_with_a_clear_error(
     with pytest.raises(PrometheusError):
         source.fetch_day(DAY)
     assert breaker.state == "open"
-    assert 10 <= client.calls <= 12
+    assert 10 <= client.calls <= 13  # the threshold, plus those already in flight
     assert set(sleeps) <= {1.0, 2.0, 4.0}
     calls = client.calls
     with pytest.raises(CircuitOpenError, match="circuit open"):
