@@ -17,6 +17,7 @@ from serving.routes import (
     ingestions,
     recommendations,
     services,
+    slos,
 )
 from serving.subgraph_cache import SubgraphCache
 from serving.version import app_version
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         services,
         circular_dependencies,
         recommendations,
+        slos,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

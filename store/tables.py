@@ -34,6 +34,10 @@ INGESTION_STATUSES = ("processing", "completed", "failed")
 SLI_TYPES = ("availability", "latency")
 RECOMMENDATION_STATUSES = ("active", "superseded", "expired")
 API_KEY_ROLES = ("sre_admin", "service_owner", "viewer")
+RECOMMENDATION_DECISIONS = ("accepted", "modified", "rejected", "auto_approved")
+SLO_SOURCES = ("recommendation_accepted", "recommendation_modified", "manual", "auto_approved")
+AUDIT_ACTIONS = ("accept", "modify", "reject", "auto_approve", "expire", "drift_triggered")
+SLO_TIERS = ("conservative", "balanced", "aggressive")
 
 
 def _enum(name: str, values: tuple[str, ...]) -> sa.Enum:
@@ -263,6 +267,10 @@ slo_recommendations = sa.Table(
         nullable=False,
         server_default="active",
     ),
+    # What a person (or an auto-approval rule) decided about this recommendation, once.
+    sa.Column("decision", _enum("recommendation_decision", RECOMMENDATION_DECISIONS)),
+    sa.Column("decided_at", sa.DateTime(timezone=True)),
+    sa.Column("decided_by", sa.String(255)),
     # TRD §7.4: the API reads the active recommendation of one service.
     sa.Index(
         "idx_recs_service_active",
@@ -271,4 +279,53 @@ slo_recommendations = sa.Table(
         postgresql_where=sa.text("status = 'active'"),
         sqlite_where=sa.text("status = 'active'"),
     ),
+)
+
+active_slos = sa.Table(
+    "active_slos",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    # One row per service: its SLO now. Earlier states live in the audit log's snapshots.
+    sa.Column("service_id", sa.Uuid(), sa.ForeignKey("services.id"), nullable=False, unique=True),
+    sa.Column("availability_target", sa.Numeric(7, 4, asdecimal=False)),
+    sa.Column("latency_p95_target_ms", sa.Integer()),
+    sa.Column("latency_p99_target_ms", sa.Integer()),
+    sa.Column("selected_tier", _enum("slo_tier", SLO_TIERS)),
+    sa.Column("source", _enum("slo_source", SLO_SOURCES), nullable=False),
+    sa.Column(
+        "recommendation_id",
+        sa.Uuid(),
+        sa.ForeignKey("slo_recommendations.id", name="fk_active_slos_recommendation"),
+    ),
+    sa.Column("activated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("activated_by", sa.String(255), nullable=False),
+    _created_at(),
+    _updated_at(),
+)
+
+slo_audit_log = sa.Table(
+    "slo_audit_log",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    # No ON DELETE CASCADE: history outlives everything, and triggers refuse UPDATE/DELETE.
+    sa.Column("service_id", sa.Uuid(), sa.ForeignKey("services.id"), nullable=False),
+    sa.Column("action", _enum("audit_action", AUDIT_ACTIONS), nullable=False),
+    sa.Column("actor", sa.String(255), nullable=False),
+    # Who the request authenticated as (API key or token subject), beside the named actor.
+    sa.Column("principal", sa.String(255)),
+    sa.Column(
+        "recommendation_id",
+        sa.Uuid(),
+        sa.ForeignKey("slo_recommendations.id", name="fk_slo_audit_log_recommendation"),
+    ),
+    sa.Column("previous_slo", JSONDoc),
+    sa.Column("new_slo", JSONDoc),
+    sa.Column("selected_tier", sa.String(20)),
+    sa.Column("rationale", sa.Text()),
+    sa.Column("modification_delta", JSONDoc),
+    sa.Column(
+        "timestamp", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Index("idx_audit_service_time", "service_id", "timestamp"),
+    sa.Index("idx_audit_actor_time", "actor", "timestamp"),
 )

@@ -1,0 +1,134 @@
+"""The human-on-the-loop workflow (TRD FR-5): decide on a recommendation, read the active SLO
+and its history. Every decision is one transaction with its audit entry."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, status
+
+from serving.deps import EngineDep
+from serving.problems import NotFoundProblem, Problem, ServiceNotFoundProblem, ValidationProblem
+from serving.routes.dependencies import ServiceIdPath
+from serving.schemas import ActiveSloOut, SloDecisionIn, SloDecisionOut, SloHistoryOut
+from store.slo_decisions import (
+    Decision,
+    NoActiveSloError,
+    RecommendationConflictError,
+    RecommendationNotFoundError,
+    UnknownServiceError,
+    active_slo,
+    decide,
+    slo_history,
+)
+
+router = APIRouter(tags=["slos"])
+
+
+class RecommendationConflictProblem(Problem):
+    status, slug, title = 409, "recommendation-conflict", "Recommendation Not Decidable"
+
+
+class RecommendationNotFoundProblem(NotFoundProblem):
+    slug, title = "recommendation-not-found", "Recommendation Not Found"
+
+
+class SloNotFoundProblem(NotFoundProblem):
+    slug, title = "slo-not-found", "No Active SLO"
+
+
+def _unknown(service_id: str) -> ServiceNotFoundProblem:
+    return ServiceNotFoundProblem(f"Service with ID '{service_id}' is not registered.")
+
+
+def _field_error(field: str, message: str) -> ValidationProblem:
+    errors = [{"field": field, "location": "body", "message": message, "type": "value_error"}]
+    return ValidationProblem(f"The request is invalid: {field}: {message}. Nothing was written.",
+                             errors=errors)  # fmt: skip
+
+
+def _validated(service_id: str, body: SloDecisionIn, actor: str | None) -> Decision:
+    """Rules that span fields, each reported against the field a person must fix."""
+    changes = body.modifications.model_dump(exclude_none=True) if body.modifications else {}
+    if body.action in ("accept", "modify") and body.selected_tier is None:
+        raise _field_error("selected_tier", f"required to {body.action} a recommendation")
+    if body.action == "modify" and not changes:
+        raise _field_error("modifications", "give at least one target to modify")
+    if body.action != "modify" and changes:
+        raise _field_error(
+            "modifications", f"only allowed with action 'modify', not '{body.action}'"
+        )
+    if body.action in ("modify", "reject") and not (body.rationale or "").strip():
+        raise _field_error("rationale", f"required to {body.action}: say why, for the audit log")
+    who = body.actor or actor
+    if not who:
+        raise _field_error("actor", "required: who made this decision")
+    return Decision(
+        service_id=service_id,
+        recommendation_id=body.recommendation_id,
+        action=body.action,
+        actor=who,
+        selected_tier=body.selected_tier,
+        availability_target=changes.get("availability_target"),
+        latency_p99_target_ms=changes.get("latency_p99_target_ms"),
+        latency_p95_target_ms=changes.get("latency_p95_target_ms"),
+        rationale=body.rationale.strip() if body.rationale else None,
+        principal=actor,
+    )
+
+
+@router.post(
+    "/services/{service_id}/slos",
+    response_model=SloDecisionOut,
+    status_code=status.HTTP_200_OK,
+    responses={404: {"description": "Unknown service or recommendation"},
+               409: {"description": "Recommendation superseded, expired or already decided"}},
+)  # fmt: skip
+def decide_on_recommendation(
+    service_id: ServiceIdPath, body: SloDecisionIn, engine: EngineDep
+) -> dict[str, Any]:
+    """Accept, modify or reject a recommendation: the active SLO changes (or not) and the
+    audit log records who, why, and the state before and after — in one transaction."""
+    decision = _validated(service_id, body, actor=None)
+    try:
+        return decide(engine, decision)
+    except UnknownServiceError as exc:
+        raise _unknown(service_id) from exc
+    except RecommendationNotFoundError as exc:
+        raise RecommendationNotFoundProblem(str(exc)) from exc
+    except RecommendationConflictError as exc:
+        raise RecommendationConflictProblem(str(exc)) from exc
+
+
+@router.get("/services/{service_id}/slos", response_model=ActiveSloOut)
+def get_active_slo(service_id: ServiceIdPath, engine: EngineDep) -> dict[str, Any]:
+    try:
+        return active_slo(engine, service_id)
+    except UnknownServiceError as exc:
+        raise _unknown(service_id) from exc
+    except NoActiveSloError as exc:
+        raise SloNotFoundProblem(
+            f"Service '{service_id}' has no active SLO yet: accept or modify one of its "
+            "recommendations (POST /api/v1/services/{id}/slos)."
+        ) from exc
+
+
+@router.get("/services/{service_id}/slo-history", response_model=SloHistoryOut)
+def get_slo_history(
+    service_id: ServiceIdPath,
+    engine: EngineDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    before: Annotated[
+        datetime | None, Query(description="Cursor: entries older than this.")
+    ] = None,
+) -> dict[str, Any]:
+    try:
+        entries = slo_history(engine, service_id, limit=limit, before=before)
+    except UnknownServiceError as exc:
+        raise _unknown(service_id) from exc
+    return {
+        "service_id": service_id,
+        "entries": entries,
+        "next_cursor": entries[-1]["timestamp"] if len(entries) == limit else None,
+    }

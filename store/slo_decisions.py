@@ -1,0 +1,412 @@
+"""Accept, modify or reject a recommendation: the active SLO and its audit trail, atomically.
+
+A decision is one transaction that (1) claims the recommendation with a conditional UPDATE —
+the row lock that serializes concurrent decisions and the check that it is still the service's
+live recommendation, in one statement, so nothing is read before the write lock is held —
+(2) locks and snapshots the service's active SLO, (3) writes the new one and (4) appends the
+audit entry with the state before and after. Either all of it is committed or none of it.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from store.dependency_traversal import reach_depths
+from store.tables import active_slos, services, slo_audit_log, slo_recommendations
+from store.timeutil import as_utc
+
+DECISIONS = {"accept": "accepted", "modify": "modified", "reject": "rejected"}
+SOURCES = {"accept": "recommendation_accepted", "modify": "recommendation_modified"}
+#: Latency tiers come at different percentiles; each lands in the active SLO's column for it
+#: (a p99.9 target is a conservative p99 target: p99 ≤ p99.9).
+PERCENTILE_COLUMN = {
+    "p99.9": "latency_p99_target_ms",
+    "p99": "latency_p99_target_ms",
+    "p95": "latency_p95_target_ms",
+}
+#: How far upstream an accepted SLO invalidates cached recommendations (the TRD's depth cap).
+INVALIDATION_DEPTH = 10
+
+
+class DecisionError(Exception):
+    """Base of the errors a decision can meet; each maps to one problem type."""
+
+
+class UnknownServiceError(DecisionError):
+    pass
+
+
+class RecommendationNotFoundError(DecisionError):
+    pass
+
+
+class RecommendationConflictError(DecisionError):
+    """The recommendation is superseded, expired or already decided (HTTP 409)."""
+
+
+class NoActiveSloError(DecisionError):
+    pass
+
+
+@dataclass(frozen=True)
+class Decision:
+    service_id: str
+    recommendation_id: uuid.UUID
+    action: str  # accept | modify | reject
+    actor: str
+    selected_tier: str | None = None
+    availability_target: float | None = None  # modifications
+    latency_p99_target_ms: int | None = None
+    latency_p95_target_ms: int | None = None
+    rationale: str | None = None
+    principal: str | None = None
+
+
+def decide(engine: Engine, decision: Decision, *, now: datetime | None = None) -> dict[str, Any]:
+    """Apply a decision; returns the TRD FR-5 response (plus the audit entry id)."""
+    now = now or datetime.now(UTC)
+    with engine.begin() as conn:
+        service_pk = _claim(conn, decision, now)
+        recommended = _recommended_targets(conn, service_pk, decision, now)
+        previous = _locked_active_slo(conn, service_pk)
+        new_slo: dict[str, Any] | None = None
+        delta: dict[str, str] | None = None
+        if decision.action != "reject":
+            targets = dict(recommended)
+            if decision.action == "modify":
+                delta = _modification_delta(decision, recommended)
+                targets.update(_modifications(decision))
+            new_slo = _write_active_slo(conn, service_pk, previous, targets, decision, now)
+        audit_id = uuid.uuid4()
+        conn.execute(
+            sa.insert(slo_audit_log).values(
+                id=audit_id,
+                service_id=service_pk,
+                action=decision.action,
+                actor=decision.actor,
+                principal=decision.principal,
+                recommendation_id=decision.recommendation_id,
+                previous_slo=previous,
+                new_slo=new_slo,
+                selected_tier=decision.selected_tier,
+                rationale=decision.rationale,
+                modification_delta=delta,
+                timestamp=now,
+            )
+        )
+        invalidated = (
+            _invalidate_upstream(conn, decision.service_id, service_pk, now)
+            if decision.action != "reject"
+            else 0
+        )
+    response: dict[str, Any] = {
+        "service_id": decision.service_id,
+        "recommendation_id": str(decision.recommendation_id),
+        "action": decision.action,
+        "recommendation_status": DECISIONS[decision.action],
+        "audit_id": str(audit_id),
+        "rationale": decision.rationale,
+        "upstream_recommendations_invalidated": invalidated,
+    }
+    if new_slo is not None:
+        response |= {
+            "slo_id": new_slo["slo_id"],
+            "status": "active",
+            "targets": _targets_out(new_slo),
+            "source": new_slo["source"],
+            "selected_tier": new_slo["selected_tier"],
+            "modification_delta": delta,
+            "activated_at": new_slo["activated_at"],
+            "activated_by": new_slo["activated_by"],
+        }
+    else:
+        response |= {"status": "rejected", "targets": None}
+    return response
+
+
+def _claim(conn: Connection, decision: Decision, now: datetime) -> uuid.UUID:
+    """Mark the recommendation (and its sibling of the other SLI type) decided, or say why not."""
+    r = slo_recommendations
+    # The write comes first: on SQLite a transaction that read first could not upgrade to a
+    # writer once another decision committed; on PostgreSQL the UPDATE takes the row lock and a
+    # concurrent decision re-checks `decision IS NULL` after it, then finds nothing to claim.
+    service_pk_of = (
+        sa.select(services.c.id)
+        .where(services.c.service_id == decision.service_id)
+        .scalar_subquery()
+    )
+    claimed = conn.execute(
+        sa.update(r)
+        .where(
+            r.c.id == decision.recommendation_id,
+            r.c.service_id == service_pk_of,
+            r.c.status == "active",
+            r.c.decision.is_(None),
+            r.c.expires_at > now,
+        )
+        .values(decision=DECISIONS[decision.action], decided_at=now, decided_by=decision.actor)
+        .returning(r.c.generated_at, r.c.service_id)
+    ).first()
+    if claimed is None:
+        _explain_refusal(conn, decision, now)
+    assert claimed is not None
+    service_pk = claimed.service_id
+    conn.execute(  # one publication holds both SLI types: one decision covers both
+        sa.update(r)
+        .where(
+            r.c.service_id == service_pk,
+            r.c.generated_at == claimed.generated_at,
+            r.c.status == "active",
+            r.c.decision.is_(None),
+        )
+        .values(decision=DECISIONS[decision.action], decided_at=now, decided_by=decision.actor)
+    )
+    return uuid.UUID(str(service_pk))
+
+
+def _explain_refusal(conn: Connection, decision: Decision, now: datetime) -> None:
+    r = slo_recommendations
+    service_pk = conn.execute(
+        sa.select(services.c.id).where(services.c.service_id == decision.service_id)
+    ).scalar_one_or_none()
+    if service_pk is None:
+        raise UnknownServiceError(decision.service_id)
+    row = conn.execute(
+        sa.select(r.c.service_id, r.c.status, r.c.decision, r.c.expires_at).where(
+            r.c.id == decision.recommendation_id
+        )
+    ).first()
+    if row is None or row.service_id != service_pk:
+        raise RecommendationNotFoundError(
+            f"Recommendation '{decision.recommendation_id}' does not exist for service "
+            f"'{decision.service_id}'."
+        )
+    if row.decision is not None:
+        raise RecommendationConflictError(
+            f"Recommendation '{decision.recommendation_id}' was already {row.decision}."
+        )
+    if row.status != "active":
+        raise RecommendationConflictError(
+            f"Recommendation '{decision.recommendation_id}' is {row.status}: decide on the "
+            "service's current recommendation instead."
+        )
+    raise RecommendationConflictError(
+        f"Recommendation '{decision.recommendation_id}' expired at "
+        f"{as_utc(row.expires_at).isoformat()}: regenerate it (force_regenerate=true) first."
+    )
+
+
+def _recommended_targets(
+    conn: Connection, service_pk: uuid.UUID, decision: Decision, now: datetime
+) -> dict[str, Any]:
+    """The selected tier's targets from the claimed publication (both SLI types)."""
+    r = slo_recommendations
+    rows = conn.execute(
+        sa.select(r.c.sli_type, r.c.tiers).where(
+            r.c.service_id == service_pk,
+            r.c.decided_at == now,
+            r.c.decision == DECISIONS[decision.action],
+        )
+    ).all()
+    tier = decision.selected_tier or "balanced"
+    targets: dict[str, Any] = {
+        "availability_target": None,
+        "latency_p99_target_ms": None,
+        "latency_p95_target_ms": None,
+    }
+    for sli_type, tiers in rows:
+        chosen = (tiers or {}).get(tier) or {}
+        if sli_type == "availability" and chosen.get("target") is not None:
+            targets["availability_target"] = float(chosen["target"])
+        elif sli_type == "latency" and chosen.get("target_ms") is not None:
+            column = PERCENTILE_COLUMN.get(str(chosen.get("percentile")), "latency_p99_target_ms")
+            targets[column] = math.ceil(float(chosen["target_ms"]))  # never tighter
+    return targets
+
+
+def _modifications(decision: Decision) -> dict[str, Any]:
+    given = {
+        "availability_target": decision.availability_target,
+        "latency_p99_target_ms": decision.latency_p99_target_ms,
+        "latency_p95_target_ms": decision.latency_p95_target_ms,
+    }
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def _modification_delta(decision: Decision, recommended: dict[str, Any]) -> dict[str, str]:
+    """TRD FR-5: {"availability": "+0.05 from recommended 99.9"} per modified target."""
+    names = {
+        "availability_target": "availability",
+        "latency_p99_target_ms": "latency_p99_ms",
+        "latency_p95_target_ms": "latency_p95_ms",
+    }
+    delta = {}
+    for column, value in _modifications(decision).items():
+        base = recommended.get(column)
+        name = names[column]
+        if base is None:
+            delta[name] = f"set to {value:g} (no recommended value)"
+            continue
+        change = round(float(value) - float(base), 4)
+        delta[name] = f"{change:+g} from recommended {float(base):g}"
+    return delta
+
+
+def _locked_active_slo(conn: Connection, service_pk: uuid.UUID) -> dict[str, Any] | None:
+    row = (
+        conn.execute(
+            sa.select(active_slos)
+            .where(active_slos.c.service_id == service_pk)
+            .with_for_update()  # PostgreSQL row lock; SQLite's write lock is already held
+        )
+        .mappings()
+        .first()
+    )
+    return _snapshot(dict(row)) if row is not None else None
+
+
+def _snapshot(row: dict[str, Any]) -> dict[str, Any]:
+    """A JSON snapshot of an active_slos row, as the audit log keeps it."""
+    return {
+        "slo_id": str(row["id"]),
+        "availability_target": row["availability_target"],
+        "latency_p95_target_ms": row["latency_p95_target_ms"],
+        "latency_p99_target_ms": row["latency_p99_target_ms"],
+        "selected_tier": row["selected_tier"],
+        "source": row["source"],
+        "recommendation_id": str(row["recommendation_id"]) if row["recommendation_id"] else None,
+        "activated_at": as_utc(row["activated_at"]).isoformat(),
+        "activated_by": row["activated_by"],
+    }
+
+
+def _write_active_slo(
+    conn: Connection,
+    service_pk: uuid.UUID,
+    previous: dict[str, Any] | None,
+    targets: dict[str, Any],
+    decision: Decision,
+    now: datetime,
+) -> dict[str, Any]:
+    values = {
+        **targets,
+        "selected_tier": decision.selected_tier or "balanced",
+        "source": SOURCES[decision.action],
+        "recommendation_id": decision.recommendation_id,
+        "activated_at": now,
+        "activated_by": decision.actor,
+        "updated_at": now,
+    }
+    if previous is None:
+        slo_id = uuid.uuid4()
+        row = {"id": slo_id, "service_id": service_pk, "created_at": now, **values}
+        conn.execute(sa.insert(active_slos).values(**row))
+    else:
+        slo_id = uuid.UUID(previous["slo_id"])
+        conn.execute(
+            sa.update(active_slos).where(active_slos.c.service_id == service_pk).values(**values)
+        )
+    return _snapshot({"id": slo_id, **values})
+
+
+def _targets_out(slo: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "availability": slo["availability_target"],
+        "latency_p99_ms": slo["latency_p99_target_ms"],
+        "latency_p95_ms": slo["latency_p95_target_ms"],
+    }
+
+
+def _invalidate_upstream(
+    conn: Connection, service_id: str, service_pk: uuid.UUID, now: datetime
+) -> int:
+    """Services that depend on this one were recommended against its old state: expire their
+    cached recommendations so reads say `stale: true` until the next run recomputes them."""
+    upstream = [
+        pk
+        for pk in reach_depths(conn, service_id, "upstream", INVALIDATION_DEPTH, False)
+        if pk != service_pk
+    ]
+    r = slo_recommendations
+    expired = 0
+    for start in range(0, len(upstream), 1000):
+        expired += conn.execute(
+            sa.update(r)
+            .where(
+                r.c.service_id.in_(upstream[start : start + 1000]),
+                r.c.status == "active",
+                r.c.expires_at > now,
+            )
+            .values(expires_at=now)
+        ).rowcount
+    return expired
+
+
+def active_slo(engine: Engine, service_id: str) -> dict[str, Any]:
+    with engine.connect() as conn:
+        service_pk = conn.execute(
+            sa.select(services.c.id).where(services.c.service_id == service_id)
+        ).scalar_one_or_none()
+        if service_pk is None:
+            raise UnknownServiceError(service_id)
+        row = (
+            conn.execute(sa.select(active_slos).where(active_slos.c.service_id == service_pk))
+            .mappings()
+            .first()
+        )
+    if row is None:
+        raise NoActiveSloError(service_id)
+    snapshot = _snapshot(dict(row))
+    return {
+        "service_id": service_id,
+        "status": "active",
+        "targets": _targets_out(snapshot),
+        **snapshot,
+        "updated_at": as_utc(row["updated_at"]).isoformat(),
+    }
+
+
+def slo_history(
+    engine: Engine, service_id: str, *, limit: int = 50, before: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Audit entries of one service, newest first (`before`: a timestamp cursor)."""
+    a = slo_audit_log
+    with engine.connect() as conn:
+        service_pk = conn.execute(
+            sa.select(services.c.id).where(services.c.service_id == service_id)
+        ).scalar_one_or_none()
+        if service_pk is None:
+            raise UnknownServiceError(service_id)
+        query = sa.select(a).where(a.c.service_id == service_pk)
+        if before is not None:
+            query = query.where(a.c.timestamp < before)
+        rows = (
+            conn.execute(query.order_by(a.c.timestamp.desc(), a.c.id.desc()).limit(limit))
+            .mappings()
+            .all()
+        )
+    return [
+        {
+            "audit_id": str(row["id"]),
+            "action": row["action"],
+            "actor": row["actor"],
+            "principal": row["principal"],
+            "recommendation_id": str(row["recommendation_id"])
+            if row["recommendation_id"]
+            else None,
+            "selected_tier": row["selected_tier"],
+            "rationale": row["rationale"],
+            "previous_slo": row["previous_slo"],
+            "new_slo": row["new_slo"],
+            "modification_delta": row["modification_delta"],
+            "timestamp": as_utc(row["timestamp"]).isoformat(),
+        }
+        for row in rows
+    ]
