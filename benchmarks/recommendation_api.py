@@ -37,6 +37,9 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
+from store.api_keys import create_api_key
+from store.engine import make_engine
+
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 API = "/api/v1/services/{}/slo-recommendations"
 
@@ -97,9 +100,10 @@ def rss_mb(pid: int) -> float:
 
 
 async def paced_load(
-    base: str, paths: list[str], clients: int, seconds: float
+    base: str, paths: list[str], keys: list[str], seconds: float
 ) -> tuple[list[float], int, int]:
-    """`clients` clients, each sending one request per second (open loop, random phase)."""
+    """One client per key, each sending one request per second (open loop, random phase)."""
+    clients = len(keys)
     latencies: list[float] = []
     errors = 0
     sent = 0
@@ -116,7 +120,7 @@ async def paced_load(
                 began = time.perf_counter()
                 sent += 1
                 try:
-                    response = await client.get(rng.choice(paths))
+                    response = await client.get(rng.choice(paths), headers={"X-API-Key": keys[k]})
                     if response.status_code != 200:
                         errors += 1
                     latencies.append(time.perf_counter() - began)
@@ -148,6 +152,7 @@ def main() -> None:
             "SLO_TELEMETRY_PARQUET_PATH": str(root / "fleet" / "sli_hourly"),
             "SLO_WAREHOUSE_PATH": str(root / "warehouse"),
             "SLO_LOOKBACK_DAYS": str(args.days),
+            "SLO_REDIS_URL": "redis://127.0.0.1:6379/14",  # rate limits shared, as in production
         }
         cli = [sys.executable, "-m", "cli.main"]
         started = time.perf_counter()
@@ -165,24 +170,36 @@ def main() -> None:
         setup = time.perf_counter() - started
         with psycopg.connect(url.replace("+psycopg", "")) as conn:
             names = [r[0] for r in conn.execute("SELECT service_id FROM services")]
+        # One sre_admin key per simulated client: rate limits are per principal, as in real use.
+        engine = make_engine(url)
+        try:
+            keys = [
+                create_api_key(engine, name=f"bench-{k}", role="sre_admin", rounds=4)[0]
+                for k in range(args.clients)
+            ]
+        finally:
+            engine.dispose()
         rng = random.Random(7)
         with live_server(env, root / "server.log") as (base, pid):
             regenerate: list[float] = []
-            with httpx.Client(base_url=base, timeout=60) as client:
+            with httpx.Client(base_url=base, timeout=60, headers={"X-API-Key": keys[0]}) as client:
                 for service in rng.sample(names, min(args.regenerations, len(names))):
                     began = time.perf_counter()
                     response = client.get(API.format(service), params={"force_regenerate": "true"})
                     regenerate.append(time.perf_counter() - began)
                     if response.status_code != 200:
-                        raise RuntimeError(f"{service}: {response.status_code} {response.text}")
+                        log = (root / "server.log").read_text()[-4000:]
+                        raise RuntimeError(
+                            f"{service}: {response.status_code} {response.text}\n{log}"
+                        )
             cached_paths = [API.format(s) for s in names]
             for _ in range(2):  # warm the connection pools and the interpreter
-                asyncio.run(paced_load(base, cached_paths, args.clients, 3))
+                asyncio.run(paced_load(base, cached_paths, keys, 3))
             cached, cached_errors, cached_sent = asyncio.run(
-                paced_load(base, cached_paths, args.clients, args.seconds)
+                paced_load(base, cached_paths, keys, args.seconds)
             )
             bare, bare_errors, bare_sent = asyncio.run(
-                paced_load(base, ["/api/v1/health"], args.clients, args.seconds)
+                paced_load(base, ["/api/v1/health"], keys, args.seconds)
             )
             server_rss = rss_mb(pid)
 

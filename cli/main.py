@@ -326,6 +326,7 @@ def _print_summary(settings: Any) -> None:
 
 
 def _serve_with_dagster_ui() -> None:
+    import os
     import shutil
     import subprocess
     import sys
@@ -338,11 +339,22 @@ def _serve_with_dagster_ui() -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    import uvicorn
+
+    from config.settings import get_settings
+    from serving.main import create_app
+
+    # The local demo, on loopback only, is the one place authentication is off (and says so).
+    settings = get_settings()
+    if "SLO_AUTH" not in os.environ:
+        settings = settings.model_copy(update={"auth": "disabled"})
     console.print(
         "Dagster UI: http://127.0.0.1:3000   API: http://127.0.0.1:8000/docs   Ctrl-C stops"
-    )
+        + ("   [bold red]authentication disabled (demo)[/bold red]"
+           if settings.auth == "disabled" else "")
+    )  # fmt: skip
     try:
-        serve(host="127.0.0.1", port=8000)
+        uvicorn.run(create_app(settings), host="127.0.0.1", port=8000)
     finally:
         ui.terminate()
         ui.wait(timeout=10)
@@ -438,3 +450,75 @@ def prometheus_down(
 
 if __name__ == "__main__":
     app()
+
+
+api_keys_app = typer.Typer(help="API keys (X-API-Key): create, list, revoke.", no_args_is_help=True)
+app.add_typer(api_keys_app, name="api-keys")
+
+
+@api_keys_app.command("create")
+def api_keys_create(
+    name: Annotated[str, typer.Option(help="Who or what uses it, e.g. backstage-backend.")],
+    role: Annotated[str, typer.Option(help="sre_admin | service_owner | viewer")],
+    team: Annotated[str | None, typer.Option(help="For service_owner: the team it owns.")] = None,
+) -> None:
+    """Create a key. It is printed once, here; only its bcrypt hash is stored."""
+    from store.api_keys import InvalidApiKeyError, create_api_key
+    from store.engine import make_engine
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        key, record = create_api_key(
+            engine, name=name, role=role, team=team, rounds=settings.api_key_bcrypt_rounds
+        )
+    except InvalidApiKeyError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    finally:
+        engine.dispose()
+    team_note = f", team {record.team}" if record.team else ""
+    console.print(
+        f"[green]created[/green] {record.name} ({record.role}{team_note}), prefix {record.prefix}"
+    )
+    console.print("[bold]Store it now: it cannot be shown again.[/bold]")
+    print(key)
+
+
+@api_keys_app.command("list")
+def api_keys_list() -> None:
+    """Keys by prefix, role, team, last use; never the keys themselves."""
+    from store.api_keys import list_api_keys
+    from store.engine import make_engine
+
+    engine = make_engine(get_settings().database_url)
+    try:
+        records = list_api_keys(engine)
+    finally:
+        engine.dispose()
+    table = Table(title=f"{len(records)} API keys")
+    for column in ("prefix", "name", "role", "team", "created", "last used", "revoked"):
+        table.add_column(column)
+
+    def when(moment: datetime | None) -> str:
+        return moment.isoformat(timespec="seconds") if moment else ""
+
+    for r in records:
+        table.add_row(r.prefix, r.name, r.role, r.team or "", when(r.created_at),
+                      when(r.last_used_at), when(r.revoked_at))  # fmt: skip
+    console.print(table)
+
+
+@api_keys_app.command("revoke")
+def api_keys_revoke(prefix: str) -> None:
+    """Revoke a key by its prefix (takes effect within SLO_API_KEY_CACHE_SECONDS everywhere)."""
+    from store.api_keys import revoke_api_key
+    from store.engine import make_engine
+
+    engine = make_engine(get_settings().database_url)
+    try:
+        revoked = revoke_api_key(engine, prefix)
+    finally:
+        engine.dispose()
+    if not revoked:
+        raise typer.BadParameter(f"no live key with prefix {prefix}")
+    console.print(f"[green]revoked[/green] {prefix}")

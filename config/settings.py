@@ -70,8 +70,28 @@ class Settings(BaseSettings):
     metric_error_selector: str | None = Field(
         default=None, description='Label matcher of failed requests, e.g. status=~"5..".'
     )
-    redis_url: str | None = None
+    redis_url: str | None = Field(
+        default=None, description="Redis for rate limiting across replicas (else in-process)."
+    )
     log_level: str = "INFO"
+
+    # Authentication (TRD FR-8). "disabled" exists for the local demo only.
+    auth: Literal["enabled", "disabled"] = "enabled"
+    api_key_bcrypt_rounds: int = Field(default=12, ge=4, le=16)
+    api_key_cache_seconds: float = Field(
+        default=60.0, ge=0, description="How long a verified key is trusted before re-checking."
+    )
+    oidc_jwks_url: str | None = Field(default=None, description="JWKS of the identity provider.")
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_algorithms: list[str] = ["RS256", "ES256"]
+    oidc_role_claim: str = "slo_role"
+    oidc_team_claim: str = "team"
+    oidc_actor_claim: str = "email"
+
+    # Rate limits, requests per minute per principal (TRD FR-8); JSON to override some.
+    rate_limit_enabled: bool = True
+    rate_limits: dict[str, int] = Field(default_factory=dict)
 
 
 @lru_cache(maxsize=1)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from config.settings import Settings, get_settings
 from serving.body_limit import BodySizeLimitMiddleware
 from serving.problems import install_problem_handlers
+from serving.rate_limit import RateLimiter, rate_limit
 from serving.routes import (
     circular_dependencies,
     dependencies,
@@ -19,11 +20,10 @@ from serving.routes import (
     services,
     slos,
 )
+from serving.security import API_PREFIX, Authenticator, authenticate, warn_if_disabled
 from serving.subgraph_cache import SubgraphCache
 from serving.version import app_version
 from store.engine import make_engine
-
-API_PREFIX = "/api/v1"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -36,6 +36,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
         )
+        app.state.authenticator = Authenticator(app.state.engine, settings)
+        warn_if_disabled(settings)
         try:
             yield
         finally:
@@ -52,10 +54,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.subgraph_cache = SubgraphCache(maxsize=settings.subgraph_cache_size)
+    app.state.rate_limiter = RateLimiter(settings)
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.include_router(health.router, prefix=API_PREFIX)  # open: probes carry no credentials
+    protected = [Depends(authenticate), Depends(rate_limit)]
     for module in (
-        health,
         dependencies,
         ingestions,
         services,
@@ -63,5 +67,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         recommendations,
         slos,
     ):
-        app.include_router(module.router, prefix=API_PREFIX)
+        app.include_router(module.router, prefix=API_PREFIX, dependencies=protected)
     return app

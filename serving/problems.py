@@ -111,7 +111,8 @@ def problem_response(
         ),
         status_code=status,
         media_type=PROBLEM_MEDIA_TYPE,
-        headers=headers,
+        # An error still spent a token: the client must see its rate-limit state.
+        headers={**getattr(request.state, "rate_limit_headers", {}), **(headers or {})},
     )
 
 

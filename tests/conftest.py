@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
+from support.keys import make_key
 
 from config.settings import Settings
 from serving.main import create_app
@@ -98,12 +99,15 @@ def engine(store_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def settings(store_url: str) -> Settings:
-    return Settings(database_url=store_url)
+    # Fast bcrypt for throwaway keys; rate limits have tests of their own.
+    return Settings(database_url=store_url, api_key_bcrypt_rounds=4, rate_limit_enabled=False)
 
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
+    """The app over ASGI, authenticated as an sre_admin API key."""
     with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+        test_client.headers["X-API-Key"] = make_key(settings)
         yield test_client
 
 
@@ -133,3 +137,19 @@ def materialize_day(store_url: str, tmp_path: Path) -> Any:
 
     run.warehouse = warehouse  # type: ignore[attr-defined]
     return run
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The machine's Redis (a database of its own for the tests), flushed afterwards."""
+    import redis
+
+    url = os.environ.get("SLO_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        _unavailable("Redis", exc)
+    yield url
+    client.flushdb()
+    client.close()

@@ -14,6 +14,7 @@ from serving.problems import ServiceNotFoundProblem, ServiceUnavailableProblem
 from serving.regeneration import regenerate_recommendation
 from serving.routes.dependencies import ServiceIdPath
 from serving.schemas import SloRecommendationsOut
+from serving.security import PrincipalDep, require_service_owner
 from store.dependency_traversal import ServiceNotFoundError
 from store.recommendation_store import active_recommendations
 from store.tables import services
@@ -34,6 +35,7 @@ def get_slo_recommendations(
     service_id: ServiceIdPath,
     engine: EngineDep,
     settings: SettingsDep,
+    principal: PrincipalDep,
     sli_type: Literal["availability", "latency", "all"] = "all",
     lookback_days: Annotated[int, Query(ge=7, le=365)] = 30,
     force_regenerate: bool = False,
@@ -46,6 +48,8 @@ def get_slo_recommendations(
     warnings: list[str] = []
     telemetry_down = False
     if force_regenerate:
+        # Regenerating publishes: the same right as deciding for this service.
+        require_service_owner(engine, principal, service_id)
         try:
             regenerate_recommendation(engine, settings, service_id, lookback_days)
         except ServiceNotFoundError:

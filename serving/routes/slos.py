@@ -12,6 +12,7 @@ from serving.deps import EngineDep
 from serving.problems import NotFoundProblem, Problem, ServiceNotFoundProblem, ValidationProblem
 from serving.routes.dependencies import ServiceIdPath
 from serving.schemas import ActiveSloOut, SloDecisionIn, SloDecisionOut, SloHistoryOut
+from serving.security import Principal, PrincipalDep, require_service_owner
 from store.slo_decisions import (
     Decision,
     NoActiveSloError,
@@ -48,7 +49,7 @@ def _field_error(field: str, message: str) -> ValidationProblem:
                              errors=errors)  # fmt: skip
 
 
-def _validated(service_id: str, body: SloDecisionIn, actor: str | None) -> Decision:
+def _validated(service_id: str, body: SloDecisionIn, principal: Principal) -> Decision:
     """Rules that span fields, each reported against the field a person must fix."""
     changes = body.modifications.model_dump(exclude_none=True) if body.modifications else {}
     if body.action in ("accept", "modify") and body.selected_tier is None:
@@ -61,9 +62,10 @@ def _validated(service_id: str, body: SloDecisionIn, actor: str | None) -> Decis
         )
     if body.action in ("modify", "reject") and not (body.rationale or "").strip():
         raise _field_error("rationale", f"required to {body.action}: say why, for the audit log")
-    who = body.actor or actor
+    # A token names a person; a key names a system, which must say on whose behalf it acts.
+    who = body.actor or (principal.actor if principal.kind != "api_key" else None)
     if not who:
-        raise _field_error("actor", "required: who made this decision")
+        raise _field_error("actor", "required with an API key: the person who decided")
     return Decision(
         service_id=service_id,
         recommendation_id=body.recommendation_id,
@@ -74,7 +76,7 @@ def _validated(service_id: str, body: SloDecisionIn, actor: str | None) -> Decis
         latency_p99_target_ms=changes.get("latency_p99_target_ms"),
         latency_p95_target_ms=changes.get("latency_p95_target_ms"),
         rationale=body.rationale.strip() if body.rationale else None,
-        principal=actor,
+        principal=principal.id,
     )
 
 
@@ -86,11 +88,13 @@ def _validated(service_id: str, body: SloDecisionIn, actor: str | None) -> Decis
                409: {"description": "Recommendation superseded, expired or already decided"}},
 )  # fmt: skip
 def decide_on_recommendation(
-    service_id: ServiceIdPath, body: SloDecisionIn, engine: EngineDep
+    service_id: ServiceIdPath, body: SloDecisionIn, engine: EngineDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     """Accept, modify or reject a recommendation: the active SLO changes (or not) and the
-    audit log records who, why, and the state before and after — in one transaction."""
-    decision = _validated(service_id, body, actor=None)
+    audit log records who, why, and the state before and after — in one transaction.
+    `sre_admin` may decide for any service, a `service_owner` for its own team's."""
+    require_service_owner(engine, principal, service_id)
+    decision = _validated(service_id, body, principal)
     try:
         return decide(engine, decision)
     except UnknownServiceError as exc:

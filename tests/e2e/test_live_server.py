@@ -12,7 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support.keys import make_key
 
+from config.settings import Settings
 from store.migrate import upgrade
 
 
@@ -23,8 +25,10 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def live_server(store_url: str, tmp_path: Path) -> Iterator[str]:
+def live_server(store_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """(base URL, an sre_admin API key) of `slo-engine serve` on a free port."""
     upgrade(store_url)
+    key = make_key(Settings(database_url=store_url, api_key_bcrypt_rounds=4))
     port = free_port()
     env = {**os.environ, "SLO_DATABASE_URL": store_url}
     log = (tmp_path / "server.log").open("wb")
@@ -46,15 +50,17 @@ def live_server(store_url: str, tmp_path: Path) -> Iterator[str]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError((tmp_path / "server.log").read_text())
             time.sleep(0.2)
-        yield base
+        yield base, key
     finally:
         process.terminate()
         process.wait(timeout=10)
         log.close()
 
 
-def test_ingest_and_query_over_http(live_server: str) -> None:
-    with httpx.Client(base_url=live_server, timeout=10) as client:
+def test_ingest_and_query_over_http(live_server: tuple[str, str]) -> None:
+    base, key = live_server
+    assert httpx.get(f"{base}/api/v1/services").status_code == 401  # health only is open
+    with httpx.Client(base_url=base, timeout=10, headers={"X-API-Key": key}) as client:
         assert client.get("/api/v1/health/ready").json()["status"] == "ready"
         payload = {
             "source": "manual",

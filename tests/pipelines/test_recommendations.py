@@ -155,7 +155,8 @@ def test_recommendations_for_every_service_bounded_by_dependencies(
         == 422
     )
     with TestClient(
-        create_app(settings.model_copy(update={"telemetry_parquet_path": folder}))
+        create_app(settings.model_copy(update={"telemetry_parquet_path": folder})),
+        headers={"X-API-Key": client.headers["X-API-Key"]},
     ) as c:
         fresh = c.get(
             f"/api/v1/services/{service}/slo-recommendations", params={"force_regenerate": True}

@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 from sqlalchemy.engine import Engine
+from support.keys import make_key
 
 from analytics.fleet_telemetry import SLI_HOURLY_SCHEMA, hourly_frame
 from cli import prometheus_local
@@ -239,7 +240,8 @@ def test_force_regenerate_from_prometheus_and_stale_when_it_is_down_ac008(
     live = settings.model_copy(
         update={"telemetry": "prometheus", "prometheus_url": prometheus_fleet.url}
     )
-    with TestClient(create_app(live)) as client:
+    key = {"X-API-Key": make_key(settings)}
+    with TestClient(create_app(live), headers=key) as client:
         fresh = client.get(url, params={"force_regenerate": True, "lookback_days": 7})
     assert fresh.status_code == 200, fresh.text
     body = fresh.json()
@@ -256,7 +258,7 @@ def test_force_regenerate_from_prometheus_and_stale_when_it_is_down_ac008(
             "prometheus_timeout_s": 1.0,
         }
     )
-    with TestClient(create_app(down), raise_server_exceptions=False) as client:
+    with TestClient(create_app(down), raise_server_exceptions=False, headers=key) as client:
         stale = client.get(url, params={"force_regenerate": True, "lookback_days": 7})
         assert stale.status_code == 200, stale.text
         assert stale.json()["stale"] is True

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from support.keys import make_key
 
 from config.settings import Settings
 from serving.main import create_app
@@ -113,7 +114,7 @@ def test_invalid_payloads_are_422_naming_the_field_and_write_nothing(
 
 def test_oversized_body_is_413(settings: Settings) -> None:
     small = settings.model_copy(update={"max_body_bytes": 2048})
-    with TestClient(create_app(small)) as client:
+    with TestClient(create_app(small), headers={"X-API-Key": make_key(small)}) as client:
         payload = dict(PAYLOAD, nodes=[{"service_id": f"svc-{i}"} for i in range(200)])
         body = assert_problem(client.post("/api/v1/services/dependencies", json=payload), 413)
         assert "2048" in body["detail"]
@@ -254,7 +255,9 @@ def test_readiness_fails_cleanly_when_the_store_is_unreachable() -> None:
         assert client.get("/api/v1/health").status_code == 200
         body = assert_problem(client.get("/api/v1/health/ready"), 503)
         assert "store" in body["detail"]
-        assert_problem(client.get("/api/v1/services"), 503)
+        # Even checking a key needs the store: a clean 503, not a 500 or a false 401.
+        key = {"X-API-Key": "slo_0123456789ab_secret"}
+        assert_problem(client.get("/api/v1/services", headers=key), 503)
 
 
 def test_unknown_route_and_method_are_problems(client: TestClient) -> None:

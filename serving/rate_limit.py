@@ -1,0 +1,156 @@
+"""Token buckets per principal and endpoint (TRD FR-8 limits), in Redis or in-process.
+
+With `SLO_REDIS_URL` every replica draws from the same bucket: one Lua script refills and takes
+a token atomically on the Redis server. Without it (or while Redis is down: logged, never an
+error for the caller) each process keeps its own buckets. A bucket holds a minute's allowance
+and refills continuously, so a client may burst up to its limit and then sustain it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+from fastapi import Request, Response
+
+from config.settings import Settings
+from serving.problems import Problem
+from serving.security import authenticate, route_template
+
+log = logging.getLogger("slo_engine.rate_limit")
+
+#: Requests per minute per principal, by (method, route template) — the TRD's table.
+DEFAULT_LIMITS: dict[str, int] = {
+    "POST /api/v1/services/dependencies": 10,
+    "GET /api/v1/services/{service_id}/dependencies": 60,
+    "GET /api/v1/services/{service_id}/slo-recommendations": 60,
+    "POST /api/v1/services/{service_id}/slos": 30,
+    "GET /api/v1/services/{service_id}/slos": 120,
+    "GET /api/v1/services/{service_id}/slo-history": 30,
+    "POST /api/v1/slos/impact-analysis": 10,
+    "GET /api/v1/services": 30,
+}
+DEFAULT_LIMIT = 60  # endpoints the TRD does not list
+REDIS_RETRY_S = 5.0  # while Redis is down, how often to try it again
+
+TOKEN_BUCKET_LUA = Path(__file__).with_name("token_bucket.lua").read_text(encoding="utf-8")
+
+
+class RateLimitedProblem(Problem):
+    status, slug, title = 429, "rate-limited", "Too Many Requests"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_s: float  # until the bucket is full again
+    retry_after_s: float  # until the next token
+
+
+class LocalBuckets:
+    def __init__(self) -> None:
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str, per_minute: int, now: float) -> Verdict:
+        refill = per_minute / 60.0
+        with self._lock:
+            tokens, at = self._buckets.get(key, (float(per_minute), now))
+            tokens = min(float(per_minute), tokens + (now - at) * refill)
+            allowed = tokens >= 1.0
+            if allowed:
+                tokens -= 1.0
+            self._buckets[key] = (tokens, now)
+        return _verdict(allowed, per_minute, tokens, refill)
+
+
+class RedisBuckets:
+    def __init__(self, url: str) -> None:
+        self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self.script = self.client.register_script(TOKEN_BUCKET_LUA)
+
+    def take(self, key: str, per_minute: int, now: float) -> Verdict:
+        refill_per_ms = per_minute / 60_000.0
+        result: Any = self.script(
+            keys=[f"slo-engine:ratelimit:{key}"], args=[per_minute, refill_per_ms]
+        )
+        allowed, tokens_milli, _ = (int(v) for v in result)
+        return _verdict(bool(allowed), per_minute, tokens_milli / 1000, per_minute / 60.0)
+
+
+def _verdict(allowed: bool, limit: int, tokens: float, refill_per_s: float) -> Verdict:
+    return Verdict(
+        allowed=allowed,
+        limit=limit,
+        remaining=max(0, math.floor(tokens)),
+        reset_s=(limit - tokens) / refill_per_s,
+        retry_after_s=0.0 if tokens >= 1 else (1 - tokens) / refill_per_s,
+    )
+
+
+class RateLimiter:
+    def __init__(self, settings: Settings) -> None:
+        self.enabled = settings.rate_limit_enabled
+        self.limits = {**DEFAULT_LIMITS, **settings.rate_limits}
+        self.local = LocalBuckets()
+        self.redis = RedisBuckets(settings.redis_url) if settings.redis_url else None
+        self._redis_down_since: float | None = None
+        self._redis_retry_at = 0.0
+
+    @property
+    def backend(self) -> str:
+        return "redis" if self.redis is not None and self._redis_down_since is None else "local"
+
+    def limit_for(self, endpoint: str) -> int:
+        return self.limits.get(endpoint, DEFAULT_LIMIT)
+
+    def take(self, principal_id: str, endpoint: str) -> Verdict:
+        limit = self.limit_for(endpoint)
+        key = f"{principal_id}|{endpoint}"
+        now = time.time()
+        if self.redis is not None and now >= self._redis_retry_at:
+            try:
+                verdict = self.redis.take(key, limit, now)
+            except redis.RedisError as exc:
+                self._redis_retry_at = now + REDIS_RETRY_S  # no timeout on every request
+                if self._redis_down_since is None:
+                    self._redis_down_since = now
+                    log.warning("Redis unreachable (%s): rate limiting in-process", exc)
+            else:
+                if self._redis_down_since is not None:
+                    log.warning("Redis is back: rate limiting shared again")
+                    self._redis_down_since = None
+                return verdict
+        return self.local.take(key, limit, now)
+
+
+def rate_limit(request: Request, response: Response) -> None:
+    """FastAPI dependency after authentication: one token per request, headers on every answer."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    if not limiter.enabled:
+        return
+    principal = authenticate(request)
+    endpoint = f"{request.method} {route_template(request)}"
+    verdict = limiter.take(principal.id, endpoint)
+    headers = {
+        "X-RateLimit-Limit": str(verdict.limit),
+        "X-RateLimit-Remaining": str(verdict.remaining),
+        "X-RateLimit-Reset": str(math.ceil(verdict.reset_s)),
+    }
+    request.state.rate_limit_headers = headers
+    if not verdict.allowed:
+        retry = max(1, math.ceil(verdict.retry_after_s))
+        raise RateLimitedProblem(
+            f"More than {verdict.limit} requests per minute to {endpoint} from this principal. "
+            f"Retry in {retry} s.",
+            headers={**headers, "Retry-After": str(retry)},
+        )
+    response.headers.update(headers)

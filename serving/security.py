@@ -1,0 +1,236 @@
+"""Who is calling, and may they do this? API keys and OIDC bearer tokens, three roles.
+
+Health endpoints are open; every other request needs a principal. Reads are for every role;
+writes are for `sre_admin`, except decisions on a service, which its owning team's
+`service_owner` may make too. A verified API key is trusted for `api_key_cache_seconds`
+(bcrypt is deliberately slow; a request must not be), so a revocation reaches every replica
+within that time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import jwt
+import sqlalchemy as sa
+from cachetools import TTLCache
+from fastapi import Depends, Request
+from sqlalchemy.engine import Engine
+
+from config.settings import Settings
+from serving.problems import Problem
+from store.api_keys import verify_api_key
+from store.tables import services
+
+log = logging.getLogger("slo_engine.auth")
+
+ROLES = ("sre_admin", "service_owner", "viewer")
+API_PREFIX = "/api/v1"
+
+
+def route_template(request: Request) -> str:
+    """The matched route's path template (`/api/v1/services/{service_id}/slos`): what policies
+    and rate limits key on, whatever the concrete ids."""
+    path = getattr(request.scope.get("route"), "path", None)
+    if not isinstance(path, str):
+        return request.url.path
+    return path if path.startswith(API_PREFIX) else API_PREFIX + path
+
+
+class UnauthorizedProblem(Problem):
+    status, slug, title = 401, "unauthorized", "Authentication Required"
+
+
+class ForbiddenProblem(Problem):
+    status, slug, title = 403, "forbidden", "Forbidden"
+
+
+@dataclass(frozen=True)
+class Principal:
+    id: str  # stable: what rate limits and the audit log key on
+    kind: str  # api_key | token | anonymous
+    role: str
+    team: str | None
+    actor: str  # the person or system, as the audit log names it
+
+    @property
+    def can_write(self) -> bool:
+        return self.role == "sre_admin"
+
+
+ANONYMOUS_ADMIN = Principal(
+    "anonymous", "anonymous", "sre_admin", None, "anonymous (auth disabled)"
+)
+
+
+class Authenticator:
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+        ttl = max(settings.api_key_cache_seconds, 0.001)
+        self._keys: TTLCache[str, Principal] = TTLCache(maxsize=10_000, ttl=ttl)
+        self._lock = threading.Lock()
+        self._jwks = (
+            jwt.PyJWKClient(settings.oidc_jwks_url, cache_keys=True, lifespan=300)
+            if settings.oidc_jwks_url
+            else None
+        )
+
+    def authenticate(self, request: Request) -> Principal:
+        if self.settings.auth == "disabled":
+            return ANONYMOUS_ADMIN
+        key = request.headers.get("x-api-key")
+        if key:
+            return self._from_api_key(key)
+        authorization = request.headers.get("authorization", "")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() == "bearer" and token:
+            return self._from_token(token.strip())
+        raise UnauthorizedProblem(
+            "Send an API key in X-API-Key or an OIDC token in 'Authorization: Bearer'.",
+            headers={"WWW-Authenticate": 'Bearer realm="slo-engine", ApiKey header="X-API-Key"'},
+        )
+
+    def _from_api_key(self, key: str) -> Principal:
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        with self._lock:
+            cached = self._keys.get(digest)
+        if cached is not None:
+            return cached
+        record = verify_api_key(self.engine, key)
+        if record is None:
+            raise UnauthorizedProblem(
+                "The API key is unknown, wrong or revoked.",
+                headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'},
+            )
+        principal = Principal(
+            id=f"api_key:{record.prefix}",
+            kind="api_key",
+            role=record.role,
+            team=record.team,
+            actor=f"api-key:{record.name}",
+        )
+        with self._lock:
+            self._keys[digest] = principal
+        return principal
+
+    def _from_token(self, token: str) -> Principal:
+        settings = self.settings
+        if self._jwks is None:
+            raise UnauthorizedProblem(
+                "Bearer tokens are not accepted: no identity provider is configured "
+                "(SLO_OIDC_JWKS_URL).",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        try:
+            signing_key = self._jwks.get_signing_key_from_jwt(token)
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                signing_key.key,
+                algorithms=settings.oidc_algorithms,
+                audience=settings.oidc_audience,
+                issuer=settings.oidc_issuer,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except (jwt.PyJWTError, jwt.PyJWKClientError) as exc:
+            raise UnauthorizedProblem(
+                f"The bearer token is not valid: {exc}.",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            ) from exc
+        role = _claim_role(claims.get(settings.oidc_role_claim))
+        if role is None:
+            raise ForbiddenProblem(
+                f"The token carries no SLO engine role in claim '{settings.oidc_role_claim}' "
+                f"(one of {', '.join(ROLES)})."
+            )
+        team = claims.get(settings.oidc_team_claim)
+        if isinstance(team, list):
+            team = team[0] if team else None
+        return Principal(
+            id=f"token:{claims['sub']}",
+            kind="token",
+            role=role,
+            team=str(team) if team else None,
+            actor=str(claims.get(settings.oidc_actor_claim) or claims["sub"]),
+        )
+
+
+def _claim_role(value: Any) -> str | None:
+    """The strongest of the engine's roles a claim (string or list) names."""
+    names = value if isinstance(value, list) else [value]
+    for role in ROLES:  # strongest first
+        if role in names:
+            return role
+    return None
+
+
+def authenticate(request: Request) -> Principal:
+    """FastAPI dependency of every protected router: the caller, or a 401 problem."""
+    cached: Principal | None = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    authenticator: Authenticator = request.app.state.authenticator
+    principal = authenticator.authenticate(request)
+    request.state.principal = principal
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not _write_allowed(request, principal):
+        raise ForbiddenProblem(
+            f"Role '{principal.role}' may not {request.method} {request.url.path}: writes "
+            "need sre_admin (or service_owner, for decisions on its own team's services)."
+        )
+    return principal
+
+
+#: Writes any role may make: they change nothing (impact analysis is a computation).
+READ_ONLY_POSTS = ("/api/v1/slos/impact-analysis",)
+#: Writes a service_owner may make, on its own team's services (checked by the route).
+OWNER_WRITES = ("/api/v1/services/{service_id}/slos",)
+
+
+def _write_allowed(request: Request, principal: Principal) -> bool:
+    template = route_template(request)
+    if template in READ_ONLY_POSTS:
+        return True
+    if principal.role == "sre_admin":
+        return True
+    return principal.role == "service_owner" and template in OWNER_WRITES
+
+
+PrincipalDep = Annotated[Principal, Depends(authenticate)]
+
+
+def require_service_owner(engine: Engine, principal: Principal, service_id: str) -> None:
+    """sre_admin may act on any service; a service_owner only on its team's (403 otherwise)."""
+    if principal.role == "sre_admin":
+        return
+    if principal.role != "service_owner":
+        raise ForbiddenProblem(f"Role '{principal.role}' is read-only.")
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(services.c.team, services.c.metadata).where(
+                services.c.service_id == service_id
+            )
+        ).first()
+    if row is None:
+        return  # the route answers 404 for an unknown service
+    team = row.team or (row.metadata or {}).get("team")
+    if not team or team != principal.team:
+        raise ForbiddenProblem(
+            f"Service '{service_id}' belongs to team '{team or 'none'}'; this principal may "
+            f"decide only for team '{principal.team}'."
+        )
+
+
+def warn_if_disabled(settings: Settings) -> None:
+    if settings.auth == "disabled":
+        banner = "!" * 78
+        log.warning(
+            "%s\nAUTHENTICATION IS DISABLED (SLO_AUTH=disabled): every caller is an sre_admin."
+            "\nThis is for the local demo only. Never run it like this where others can "
+            "reach it.\n%s",
+            banner,
+            banner,
+        )
