@@ -113,7 +113,11 @@ def recommendation_document(
                 "sli_type": "availability",
                 "metric": "error_rate",
                 "tiers": availability,
-                "explanation": {"summary": summary, "dependency_impact": impact},
+                "explanation": {
+                    "summary": summary,
+                    "observed_availability": observed,
+                    "dependency_impact": impact,
+                },
                 "notes": list(tiers.notes),
             },
             {

@@ -15,6 +15,7 @@ from serving.routes import (
     circular_dependencies,
     dependencies,
     health,
+    impact,
     ingestions,
     recommendations,
     services,
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         circular_dependencies,
         recommendations,
         slos,
+        impact,
     ):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=protected)
     return app

@@ -4,7 +4,6 @@ published so that later reads get it too."""
 
 from __future__ import annotations
 
-import threading
 from collections import defaultdict, deque
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,30 +14,10 @@ from sqlalchemy.engine import Engine
 from analytics.composite_availability import Edge, composite_availability, external_availability
 from analytics.service_recommendation import recommend_service
 from config.settings import Settings
+from serving.graph_cache import effective_graph
 from store.dependency_traversal import ServiceNotFoundError
-from store.graph_snapshot import EffectiveGraph, load_effective_graph
-from store.graph_version import graph_version
 from store.recommendation_store import publish_recommendations
 from telemetry.sources_from_settings import sli_source_from_settings
-
-#: The effective graph per database, with the graph version it was loaded at: an on-demand
-#: regeneration needs the whole graph, which changes only when an ingestion commits.
-_GRAPHS: dict[str, tuple[str, EffectiveGraph]] = {}
-_GRAPHS_LOCK = threading.Lock()
-
-
-def effective_graph(engine: Engine) -> EffectiveGraph:
-    with engine.connect() as conn:
-        version = graph_version(conn)
-    key = engine.url.render_as_string(hide_password=True)
-    with _GRAPHS_LOCK:
-        hit = _GRAPHS.get(key)
-    if hit is not None and hit[0] == version:
-        return hit[1]
-    graph = load_effective_graph(engine)  # loaded after the version: never older than it
-    with _GRAPHS_LOCK:
-        _GRAPHS[key] = (version, graph)
-    return graph
 
 
 def regenerate_recommendation(

@@ -412,3 +412,52 @@ class SloHistoryOut(BaseModel):
     next_cursor: str | None = Field(
         default=None, description="Pass as `before` for the next (older) page."
     )
+
+
+class ProposedChangeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sli_type: Literal["availability"] = Field(
+        default="availability",
+        description="Availability composes over dependencies; latency percentiles do not.",
+    )
+    current_target: float | None = Field(default=None, gt=0, le=100)
+    proposed_target: float = Field(gt=0, le=100, description="Percent, e.g. 99.5.")
+
+
+class ImpactAnalysisIn(BaseModel):
+    """TRD FR-4 request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    service_id: str = Field(min_length=1, max_length=255, pattern=SERVICE_ID_PATTERN)
+    proposed_change: ProposedChangeIn
+
+
+class ImpactedServiceOut(BaseModel):
+    service_id: str
+    relationship: str
+    hops: int
+    current_composite_availability: float
+    projected_composite_availability: float
+    delta: float
+    current_slo_target: float | None
+    slo_at_risk: bool | None
+    risk_detail: str | None = None
+
+
+class ImpactSummaryOut(BaseModel):
+    total_impacted: int
+    slos_at_risk: int
+    recommendation: str
+
+
+class ImpactAnalysisOut(BaseModel):
+    analysis_id: str
+    service_id: str
+    proposed_change: dict[str, Any]
+    assumed_current_availability: float
+    impacted_services: list[ImpactedServiceOut]
+    summary: ImpactSummaryOut
+    cycle: list[str] | None = None
+    notes: list[str] = []

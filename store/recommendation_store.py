@@ -65,6 +65,11 @@ def publish_recommendations(
                         "composite_availability_bound"
                     )
                 ),
+                "observed_availability": (
+                    rec["explanation"].get("observed_availability")
+                    if rec["sli_type"] == "availability"
+                    else None
+                ),
                 "cold_start": bool(d.get("cold_start", False)),
                 "generated_at": generated_at,
                 "expires_at": generated_at + ttl,
@@ -101,3 +106,22 @@ def active_recommendations(engine: Engine, service_id: str) -> list[dict[str, An
             }
             for row in conn.execute(query)
         ]
+
+
+def published_availability(engine: Engine) -> tuple[dict[str, float], str]:
+    """Each service's observed availability from its active recommendation, and a key that
+    changes with every publication (what derived caches are keyed on)."""
+    r = slo_recommendations
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(services.c.service_id, r.c.observed_availability, r.c.generated_at)
+            .join(services, services.c.id == r.c.service_id)
+            .where(r.c.status == "active", r.c.sli_type == "availability")
+        ).all()
+    latest = max((as_utc(row.generated_at) for row in rows), default=None)
+    availability = {
+        row.service_id: float(row.observed_availability)
+        for row in rows
+        if row.observed_availability is not None
+    }
+    return availability, f"{latest.isoformat() if latest else 'none'}:{len(rows)}"

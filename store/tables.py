@@ -256,6 +256,9 @@ slo_recommendations = sa.Table(
         nullable=True,
     ),
     sa.Column("composite_bound", sa.Float()),
+    # The availability measured over the lookback (fraction): the R_self of the bound, and what
+    # impact analysis recomputes composites from.
+    sa.Column("observed_availability", sa.Float()),
     sa.Column("cold_start", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Column(
         "generated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()

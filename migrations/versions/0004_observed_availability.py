@@ -1,0 +1,28 @@
+"""observed availability of each published recommendation (impact analysis reads it)
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-25
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0004"
+down_revision: str | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("slo_recommendations", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("observed_availability", sa.Float(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("slo_recommendations", schema=None) as batch_op:
+        batch_op.drop_column("observed_availability")

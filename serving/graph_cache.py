@@ -1,0 +1,29 @@
+"""The effective graph, loaded once per graph version and shared by the request handlers."""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy.engine import Engine
+
+from store.graph_snapshot import EffectiveGraph, load_effective_graph
+from store.graph_version import graph_version
+
+#: The effective graph per database, with the graph version it was loaded at: an on-demand
+#: regeneration needs the whole graph, which changes only when an ingestion commits.
+_GRAPHS: dict[str, tuple[str, EffectiveGraph]] = {}
+_GRAPHS_LOCK = threading.Lock()
+
+
+def effective_graph(engine: Engine) -> EffectiveGraph:
+    with engine.connect() as conn:
+        version = graph_version(conn)
+    key = engine.url.render_as_string(hide_password=True)
+    with _GRAPHS_LOCK:
+        hit = _GRAPHS.get(key)
+    if hit is not None and hit[0] == version:
+        return hit[1]
+    graph = load_effective_graph(engine)  # loaded after the version: never older than it
+    with _GRAPHS_LOCK:
+        _GRAPHS[key] = (version, graph)
+    return graph
