@@ -46,6 +46,8 @@ bench: venv services
 	$(BIN)/python benchmarks/telemetry_fetch.py
 	$(BIN)/python benchmarks/composite_availability.py
 	$(BIN)/python benchmarks/recommendations_pipeline.py
+	$(BIN)/python benchmarks/recommendation_api.py
+	$(BIN)/python benchmarks/impact_analysis.py
 
 clean:
 	rm -rf .slo-engine .pytest_cache .mypy_cache .ruff_cache

@@ -63,27 +63,27 @@ def _walk(start: Iterable[T], adjacency: Mapping[T, Sequence[T]]) -> dict[T, int
     return hops
 
 
-def impact_of_change(
-    service_id: str,
-    new_availability: float,
-    edges: Sequence[Edge],
-    availability: Mapping[str, float],
-    current: Mapping[str, float],
-) -> Impact:
-    """Upstream impact of `service_id` delivering `new_availability` (fraction).
+@dataclass(frozen=True)
+class CondensedGraph:
+    """The hard sync graph as the bound sees it, prepared once for many analyses."""
 
-    `availability` is each service's R_self as the bound used it (externals included; missing
-    means 1.0), `current` each service's current composite from the same inputs.
-    """
+    comp: dict[str, int]  # service -> its SCC
+    members_of: dict[int, list[str]]
+    callers: dict[str, list[str]]  # every hard edge, reversed (service level)
+    plain_callers: dict[int, list[int]]  # non-group edges between SCCs, reversed
+    groups: dict[tuple[str, str], frozenset[int]]  # (owner, group) -> alternative SCCs
+
+
+def condense(edges: Sequence[Edge]) -> CondensedGraph:
     hard = [e for e in edges if e.is_hard_sync and e.source != e.target]
-    names = sorted({service_id} | {n for e in hard for n in (e.source, e.target)})
+    names = sorted({n for e in hard for n in (e.source, e.target)})
     index = {name: i for i, name in enumerate(names)}
     graph = ig.Graph(n=len(names), edges=[(index[e.source], index[e.target]) for e in hard],
                      directed=True)  # fmt: skip
     membership = graph.connected_components(mode="strong").membership
     comp = {name: int(membership[i]) for name, i in index.items()}
-    # The condensed graph exactly as the bound sees it: edges inside an SCC vanish, a group
-    # is one factor of its owner, valued by its alternatives' composites.
+    # Edges inside an SCC vanish; a group is one factor of its owner, valued by its
+    # alternatives' composites.
     callers: dict[str, list[str]] = defaultdict(list)
     plain_callers: dict[int, list[int]] = defaultdict(list)
     groups: dict[tuple[str, str], set[int]] = defaultdict(set)
@@ -99,7 +99,38 @@ def impact_of_change(
     members_of: dict[int, list[str]] = defaultdict(list)
     for name, c in comp.items():
         members_of[c].append(name)
-    comp_current = {c: current.get(ms[0], 1.0) for c, ms in members_of.items()}
+    return CondensedGraph(
+        comp=comp,
+        members_of=dict(members_of),
+        callers=dict(callers),
+        plain_callers=dict(plain_callers),
+        groups={k: frozenset(v) for k, v in groups.items()},
+    )
+
+
+def impact_of_change(
+    service_id: str,
+    new_availability: float,
+    edges: Sequence[Edge] | CondensedGraph,
+    availability: Mapping[str, float],
+    current: Mapping[str, float],
+) -> Impact:
+    """Upstream impact of `service_id` delivering `new_availability` (fraction).
+
+    `edges` may be prepared with `condense` once for many analyses. `availability` is each
+    service's R_self as the bound used it (externals included; missing means 1.0), `current`
+    each service's current composite from the same inputs.
+    """
+    graph = edges if isinstance(edges, CondensedGraph) else condense(edges)
+    comp = dict(graph.comp)
+    members_of = graph.members_of
+    if service_id not in comp:  # no hard edges at all: its own SCC, nobody upstream
+        comp[service_id] = -1
+        members_of = {**members_of, -1: [service_id]}
+    callers, plain_callers, groups = graph.callers, graph.plain_callers, graph.groups
+
+    def comp_current(c: int) -> float:
+        return current.get(members_of[c][0], 1.0)
 
     upstream = _walk([service_id], callers)
     changed = comp[service_id]
@@ -121,8 +152,8 @@ def impact_of_change(
         for key, alternatives in groups.items():
             if not any(a in factor for a in alternatives):
                 continue
-            before = 1 - math.prod(1 - comp_current[a] for a in alternatives)
-            after = 1 - math.prod(1 - comp_current[a] * factor.get(a, 1.0) for a in alternatives)
+            before = 1 - math.prod(1 - comp_current(a) for a in alternatives)
+            after = 1 - math.prod(1 - comp_current(a) * factor.get(a, 1.0) for a in alternatives)
             if before > 0 and abs(after / before - 1) > UNCHANGED:
                 updated[key] = after / before
                 if key not in ancestors:

@@ -12,10 +12,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from analytics.composite_availability import Edge, composite_availability, external_availability
-from analytics.impact_analysis import Impact, impact_of_change
+from analytics.impact_analysis import CondensedGraph, Impact, condense, impact_of_change
 from serving.graph_cache import effective_graph
 from store.graph_version import graph_version
-from store.recommendation_store import published_availability
+from store.recommendation_store import publication_key, published_availability
 from store.tables import active_slos, services
 
 
@@ -23,6 +23,7 @@ from store.tables import active_slos, services
 class FleetState:
     key: tuple[str, str]
     edges: list[Edge]
+    graph: CondensedGraph
     availability: dict[str, float]  # R_self as the bound uses it, externals included
     current: dict[str, float]  # composite per service
     nodes: frozenset[str]
@@ -35,12 +36,13 @@ _LOCK = threading.Lock()
 def fleet_state(engine: Engine) -> FleetState:
     with engine.connect() as conn:
         version = graph_version(conn)
-    observed, publication = published_availability(engine)
+        publication = publication_key(conn)
     cache_key = engine.url.render_as_string(hide_password=True)
     with _LOCK:
         hit = _STATES.get(cache_key)
     if hit is not None and hit.key == (version, publication):
         return hit
+    observed, _ = published_availability(engine)  # keyed by the earlier key: never too new
     graph = effective_graph(engine)
     edges = [
         Edge(e.source, e.target, e.attributes.get("communication_mode") or "sync",
@@ -60,6 +62,7 @@ def fleet_state(engine: Engine) -> FleetState:
     state = FleetState(
         key=(version, publication),
         edges=edges,
+        graph=condense(edges),
         availability={**internal, **externals},
         current={name: r.composite_bound for name, r in results.items()},
         nodes=frozenset(graph.nodes),
@@ -85,7 +88,7 @@ def analyse(engine: Engine, service_id: str, proposed: dict[str, Any]) -> dict[s
     if service_id not in state.nodes:
         return None
     target = float(proposed["proposed_target"])
-    impact = impact_of_change(service_id, target / 100, state.edges, state.availability,
+    impact = impact_of_change(service_id, target / 100, state.graph, state.availability,
                               state.current)  # fmt: skip
     targets = active_targets(engine, {s.service_id for s in impact.impacted})
     return _response(impact, proposed, targets)

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from store.tables import graph_snapshots, services, slo_recommendations
 from store.timeutil import as_utc
@@ -118,10 +118,21 @@ def published_availability(engine: Engine) -> tuple[dict[str, float], str]:
             .join(services, services.c.id == r.c.service_id)
             .where(r.c.status == "active", r.c.sli_type == "availability")
         ).all()
-    latest = max((as_utc(row.generated_at) for row in rows), default=None)
     availability = {
         row.service_id: float(row.observed_availability)
         for row in rows
         if row.observed_availability is not None
     }
-    return availability, f"{latest.isoformat() if latest else 'none'}:{len(rows)}"
+    with engine.connect() as conn:
+        return availability, publication_key(conn)
+
+
+def publication_key(conn: Connection) -> str:
+    """Changes whenever the set of active availability recommendations changes: one row."""
+    r = slo_recommendations
+    latest, count = conn.execute(
+        sa.select(sa.func.max(r.c.generated_at), sa.func.count()).where(
+            r.c.status == "active", r.c.sli_type == "availability"
+        )
+    ).one()
+    return f"{as_utc(latest).isoformat() if latest else 'none'}:{count}"
