@@ -12,6 +12,11 @@ import numpy.typing as npt
 import polars as pl
 
 from analytics.composite_availability import CompositeResult
+from analytics.explanations import (
+    availability_counterfactuals,
+    latency_counterfactuals,
+    service_features,
+)
 from analytics.latency_histogram import LATENCY_BUCKETS
 from analytics.recommendation_document import recommendation_document
 from analytics.slo_tiers import TierSet, recommend_tiers
@@ -50,9 +55,12 @@ def recommend_service(
     )
     mean_throttling = frame["cpu_throttling"].drop_nulls().drop_nans().mean()
     throttling = float(mean_throttling) if mean_throttling is not None else None  # type: ignore[arg-type]
+    present = frame["has_data"].fill_null(False).to_numpy()
+    requests = np.where(present, frame["requests"].fill_null(0).to_numpy(), 0).astype(np.float64)
+    errors = np.where(present, frame["errors"].fill_null(0).to_numpy(), 0).astype(np.float64)
     tiers = recommend_tiers(
-        frame["requests"].fill_null(0).to_numpy(),
-        frame["errors"].fill_null(0).to_numpy(),
+        requests,
+        errors,
         LATENCY_BUCKETS,
         buckets,
         frame["has_data"].fill_null(False).to_numpy(),
@@ -69,4 +77,10 @@ def recommend_service(
         lookback_start=hours[0],
         lookback_end=hours[-1] + (hours[1] - hours[0] if len(hours) > 1 else hours[0] - hours[0]),
     )
+    availability, latency = document["recommendations"]
+    availability["explanation"]["counterfactuals"] = availability_counterfactuals(tiers, composite)
+    latency["explanation"]["counterfactuals"] = latency_counterfactuals(tiers)
+    if not tiers.cold_start:
+        # What the fleet model explains this service by; attributions come with the fleet run.
+        document["model_inputs"] = service_features(tiers, composite, requests, errors)
     return tiers, document

@@ -83,6 +83,9 @@ class TierSet:
     notes: tuple[str, ...] = field(default=())
     cpu_throttling_ratio: float | None = None
     latency_noise_margin: float = 0.05
+    #: Before the cap, for counterfactuals: the balanced level (percent) and the merged p99 (s).
+    uncapped_balanced: float | None = None
+    observed_p99_s: float | None = None
 
 
 def error_budget_minutes(target_percent: float) -> float:
@@ -247,13 +250,9 @@ def availability_tiers(
     )  # (levels, resamples)
     low, high = np.quantile(per_resample, [0.025, 0.975], axis=1) * 100
 
-    # A service that delivered more than the serial model allows absorbs some of its
-    # dependencies' failures (retries, caches, fallbacks): the model, not the history, is wrong
-    # for it, so the cap never goes below what was measured.
-    ceiling = None if composite_bound is None else max(composite_bound, float(observed)) * 100
-    capped = ceiling is not None and raw["balanced"] > ceiling
-    if ceiling is not None:
-        raw["balanced"] = min(raw["balanced"], ceiling)
+    uncapped = raw["balanced"]
+    raw["balanced"] = balanced_under_bound(uncapped, composite_bound, float(observed))
+    capped = raw["balanced"] < uncapped
     raw["conservative"] = min(raw["conservative"], raw["balanced"])
     raw["aggressive"] = max(raw["aggressive"], raw["balanced"])
     tiers = {}
@@ -267,6 +266,21 @@ def availability_tiers(
             confidence_interval=(floor_to(float(low[k])), floor_to(float(high[k]))),
         )
     return tiers, float(observed), capped
+
+
+def balanced_under_bound(
+    uncapped_percent: float, composite_bound: float | None, observed: float
+) -> float:
+    """The balanced level (percent) the composite bound leaves: the tiers and the
+    counterfactuals both go through here, so "what if" answers are the recommender's own.
+
+    A service that delivered more than the serial model allows absorbs some of its
+    dependencies' failures (retries, caches, fallbacks): the model, not the history, is wrong
+    for it, so the cap never goes below what was measured.
+    """
+    if composite_bound is None:
+        return uncapped_percent
+    return min(uncapped_percent, max(composite_bound, observed) * 100)
 
 
 def latency_tiers(
@@ -380,6 +394,12 @@ def recommend_tiers(
     avail, observed, capped = availability_tiers(
         req, err, composite_bound=composite_bound, seed=seed, fleet_excess=fleet_excess
     )
+    # The level before the cap, recovered without a second bootstrap.
+    uncapped = (
+        availability_tiers(req, err, seed=seed, fleet_excess=fleet_excess)[0]["balanced"].target
+        if capped
+        else avail["balanced"].target
+    )
     buckets = np.asarray(hourly_buckets, dtype=np.float64)[present]
     latency = latency_tiers(bounds, buckets, cpu_throttling_ratio=cpu_throttling_ratio)
     if days_with_data >= FULL_CONFIDENCE_DAYS and completeness >= 0.95:
@@ -402,10 +422,13 @@ def recommend_tiers(
         )
     warm = _tier_set(avail, latency, completeness, days_with_data, gaps, confidence, note,
                      observed=observed, capped=capped, cold_start=False, notes=notes)  # fmt: skip
+    merged = buckets.sum(axis=0, keepdims=True)
     return replace(
         warm,
         cpu_throttling_ratio=cpu_throttling_ratio,
         latency_noise_margin=noise_margin(cpu_throttling_ratio),
+        uncapped_balanced=uncapped,
+        observed_p99_s=float(histogram_quantile(0.99, bounds, merged)[0]),
     )
 
 

@@ -128,6 +128,17 @@ def test_recommendations_for_every_service_bounded_by_dependencies(
     by_type = {r["sli_type"]: r for r in served["recommendations"]}
     assert by_type["availability"]["tiers"] == availability["tiers"]
     assert served["provenance"]["graph_snapshot_id"] != "None"
+    assert served["provenance"]["dagster_run_id"] == result.run_id
+    # FR-7: every published explanation carries fleet SHAP attributions and counterfactuals.
+    explained = by_type["availability"]["explanation"]
+    attribution = explained["feature_attribution"]
+    assert {a["feature"] for a in attribution} >= {"historical_availability_nines",
+                                                  "dependency_bound_nines"}  # fmt: skip
+    model = explained["attribution_model"]
+    total = sum(a["contribution"] for a in attribution)  # each rounded to 1e-6
+    assert abs(total - (model["prediction"] - model["base_value"])) < 1e-5
+    assert any("50% fewer" in c["condition"] for c in explained["counterfactuals"])
+    assert by_type["latency"]["explanation"]["feature_attribution"]
     only_latency = client.get(
         f"/api/v1/services/{service}/slo-recommendations", params={"sli_type": "latency"}
     ).json()

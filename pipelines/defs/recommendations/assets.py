@@ -17,6 +17,7 @@ from analytics.composite_availability import (
     composite_availability,
     external_availability,
 )
+from analytics.explanations import attribute_fleet
 from analytics.graph_cycles import find_cycles
 from analytics.service_recommendation import recommend_service
 from analytics.slo_tiers import fleet_excess_pool
@@ -402,10 +403,15 @@ def slo_recommendations(
                     tiers.cold_start,
                     tiers.capped_by_composite,
                     tiers.data_quality.confidence,
-                    json.dumps(document),
+                    document,
                 )
             )
-    frame = pl.DataFrame(rows, schema=RECOMMENDATION_SCHEMA, orient="row")
+    fit = attribute_fleet([row[-1] for row in rows])
+    context.log.info("fleet explanation: %s", fit)
+    frame = pl.DataFrame(
+        [(*row[:-1], json.dumps(row[-1])) for row in rows], schema=RECOMMENDATION_SCHEMA,
+        orient="row",
+    )  # fmt: skip
     return dg.Output(
         frame,
         metadata={
@@ -413,6 +419,7 @@ def slo_recommendations(
             "cold_start": int(frame["cold_start"].sum()),
             "capped_by_bound": int(frame["capped_by_bound"].sum()),
             "median_balanced_availability": float(frame["availability_balanced"].median() or 0.0),  # type: ignore[arg-type]
+            **{f"explanation_{k}": v for k, v in fit.items()},
         },
     )
 

@@ -1,0 +1,273 @@
+"""Why a target is what it is: SHAP attributions over the fleet, and counterfactuals.
+
+The recommendation itself is a bootstrap over each service's own history, capped by its
+dependencies — not a formula of a few numbers. To say which *properties* of a service drive its
+target, the daily run fits one model of the whole fleet's balanced targets from features a
+person can check (history, dependency bound, externals, call depth, seasonality, throttling)
+and explains it with `shap.TreeExplainer` against a background sample of the fleet. Each
+service's attributions add up exactly to the model's prediction minus the fleet's base value
+(SHAP's additivity), and the model's fit (R²) is reported beside them, so nobody mistakes the
+model for the recommendation.
+
+Counterfactuals do not use that model: they re-run the recommender's own capping step
+(`balanced_under_bound`) and latency formula on perturbed inputs, so a "what if" answer is the
+answer the recommender would give.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from analytics.composite_availability import CompositeResult
+from analytics.slo_tiers import TierSet, balanced_under_bound, floor_to
+
+AVAILABILITY_FEATURES = (
+    "historical_availability_nines",
+    "error_burstiness",
+    "dependency_bound_nines",
+    "external_dependency_reliability_nines",
+    "call_chain_depth",
+    "traffic_seasonality",
+    "data_completeness",
+)
+LATENCY_FEATURES = (
+    "p99_latency_historical_log10_ms",
+    "call_chain_depth",
+    "noisy_neighbor_margin",
+    "traffic_seasonality",
+    "data_completeness",
+)
+#: Fewer explained services than this and a fleet model says nothing: no attribution.
+MIN_FLEET = 20
+BACKGROUND = 100  # fleet rows the attributions are measured against
+MAX_NINES = 6.0  # 99.9999%: beyond this, "more nines" is measurement noise
+
+
+def nines(availability: float) -> float:
+    return min(MAX_NINES, -math.log10(max(1.0 - availability, 10**-MAX_NINES)))
+
+
+def service_features(
+    tiers: TierSet,
+    composite: CompositeResult | None,
+    requests: npt.NDArray[np.float64],
+    errors: npt.NDArray[np.float64],
+) -> dict[str, dict[str, float]]:
+    """The model inputs of one service (hourly arrays over the lookback, gaps as zeros)."""
+    observed = tiers.observed_availability if tiers.observed_availability is not None else 1.0
+    days = len(requests) // 24
+    daily_err = errors[: days * 24].reshape(days, 24).sum(axis=1) if days else np.zeros(1)
+    worst = np.sort(daily_err)[::-1][: max(1, days // 10)]
+    burstiness = float(worst.sum() / daily_err.sum()) if daily_err.sum() > 0 else 0.0
+    mean = float(requests.mean()) if len(requests) else 0.0
+    seasonality = float(requests.std() / mean) if mean > 0 else 0.0
+    bound = composite.composite_bound if composite is not None else observed
+    externals = [r.availability for r in composite.external_risks] if composite else []
+    depth = float(composite.depth) if composite is not None else 0.0
+    completeness = tiers.data_quality.data_completeness
+    p99 = tiers.observed_p99_s or 0.0
+    return {
+        "availability": {
+            "historical_availability_nines": nines(observed),
+            "error_burstiness": burstiness,
+            "dependency_bound_nines": nines(bound),
+            "external_dependency_reliability_nines": nines(min(externals, default=1.0)),
+            "call_chain_depth": depth,
+            "traffic_seasonality": seasonality,
+            "data_completeness": completeness,
+        },
+        "latency": {
+            "p99_latency_historical_log10_ms": math.log10(max(p99 * 1000, 1e-3)),
+            "call_chain_depth": depth,
+            "noisy_neighbor_margin": tiers.latency_noise_margin,
+            "traffic_seasonality": seasonality,
+            "data_completeness": completeness,
+        },
+    }
+
+
+@dataclass(frozen=True)
+class FleetExplanation:
+    base_value: float
+    predictions: npt.NDArray[np.float64]
+    contributions: npt.NDArray[np.float64]  # (services, features)
+    r2: float
+    unit: str
+
+
+def explain_fleet(
+    inputs: Sequence[Mapping[str, float]],
+    targets: Sequence[float],
+    features: Sequence[str],
+    *,
+    unit: str,
+    seed: int = 0,
+) -> FleetExplanation | None:
+    """Fit the fleet model of `targets` and attribute every service's prediction (TreeSHAP,
+    interventional, against BACKGROUND fleet rows). None when the fleet is too small."""
+    if len(inputs) < MIN_FLEET:
+        return None
+    import shap
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    x = np.array([[row[f] for f in features] for row in inputs], dtype=np.float64)
+    y = np.asarray(targets, dtype=np.float64)
+    model = GradientBoostingRegressor(
+        n_estimators=120, max_depth=3, learning_rate=0.1, subsample=1.0, random_state=seed
+    )
+    model.fit(x, y)
+    rng = np.random.default_rng(seed)
+    background = x[rng.choice(len(x), size=min(BACKGROUND, len(x)), replace=False)]
+    explainer = shap.TreeExplainer(model, data=background, feature_perturbation="interventional")
+    values = np.asarray(explainer.shap_values(x, check_additivity=True), dtype=np.float64)
+    base = float(np.ravel(explainer.expected_value)[0])
+    predictions = np.asarray(model.predict(x), dtype=np.float64)
+    total = float(((y - y.mean()) ** 2).sum())
+    r2 = 1.0 - float(((y - predictions) ** 2).sum()) / total if total > 0 else 1.0
+    return FleetExplanation(base, predictions, values, r2, unit)
+
+
+def attribution_of(
+    explanation: FleetExplanation, row: int, features: Sequence[str], inputs: Mapping[str, float]
+) -> dict[str, Any]:
+    """One service's share of the fleet explanation, largest contribution first."""
+    contributions = explanation.contributions[row]
+    magnitude = float(np.abs(contributions).sum()) or 1.0
+    ranked = sorted(zip(features, contributions, strict=True), key=lambda fc: -abs(fc[1]))
+    return {
+        "feature_attribution": [
+            {
+                "feature": name,
+                "value": round(float(inputs[name]), 6),
+                "contribution": round(float(c), 6),
+                "share": round(abs(float(c)) / magnitude, 4),
+            }
+            for name, c in ranked
+        ],
+        "attribution_model": {
+            "kind": "gradient-boosted trees over the fleet's balanced targets, TreeSHAP "
+            "(interventional, fleet background)",
+            "unit": explanation.unit,
+            "base_value": round(explanation.base_value, 6),
+            "prediction": round(float(explanation.predictions[row]), 6),
+            "fleet_r2": round(explanation.r2, 4),
+        },
+    }
+
+
+def availability_counterfactuals(
+    tiers: TierSet, composite: CompositeResult | None, *, dependencies: int = 3
+) -> list[dict[str, Any]]:
+    """What-ifs on history and on each of the weakest hard dependencies (±1 nine)."""
+    if tiers.cold_start or tiers.observed_availability is None or tiers.uncapped_balanced is None:
+        return []
+    observed = tiers.observed_availability
+    uncapped = tiers.uncapped_balanced
+    bound = composite.composite_bound if composite is not None else None
+    balanced = tiers.availability["balanced"].target
+    answers = []
+    for scale, wording in ((0.5, "50% fewer"), (1.5, "50% more")):
+        # Scaling every error scales every simulated month's unavailability alike: the
+        # bootstrap's quantile moves exactly, no re-sampling needed.
+        new_uncapped = 100 - (100 - uncapped) * scale
+        new_observed = 1 - (1 - observed) * scale
+        new_bound = bound * new_observed / observed if bound is not None and observed > 0 else None
+        target = floor_to(balanced_under_bound(new_uncapped, new_bound, new_observed))
+        answers.append(_answer(f"If {wording} requests failed (historical error rate)",
+                               "historical_availability_nines", target, balanced))  # fmt: skip
+    if composite is not None and bound is not None:
+        for factor in composite.weakest_factors[:dependencies]:
+            if factor.kind == "redundancy_group" or factor.availability <= 0:
+                continue
+            for direction, new in (
+                ("improved", 1 - (1 - factor.availability) / 10),
+                ("degraded", 1 - (1 - factor.availability) * 10),
+            ):
+                new_bound = bound * max(new, 0.0) / factor.availability
+                target = floor_to(balanced_under_bound(uncapped, new_bound, observed))
+                condition = (
+                    f"If {factor.name} {direction} to {new * 100:.4g}% "
+                    f"(from {factor.availability * 100:.4g}%)"
+                )
+                answers.append(_answer(condition, "dependency_bound_nines", target, balanced,
+                                       dependency=factor.name))  # fmt: skip
+    return answers
+
+
+def latency_counterfactuals(tiers: TierSet) -> list[dict[str, Any]]:
+    if tiers.cold_start or not tiers.observed_p99_s:
+        return []
+    balanced = tiers.latency["balanced"].target_ms
+    answers = []
+    for scale, wording in ((0.8, "20% faster"), (1.2, "20% slower")):
+        target = float(math.ceil(tiers.observed_p99_s * scale * (1 + tiers.latency_noise_margin)
+                                 * 1000))  # fmt: skip
+        answers.append({
+            "condition": f"If the observed p99 were {wording}",
+            "feature": "p99_latency_historical_log10_ms",
+            "result": f"Balanced latency target would be {target:.0f} ms (now {balanced:.0f} ms)",
+            "balanced_target_ms": target,
+            "delta_ms": target - balanced,
+        })  # fmt: skip
+    return answers
+
+
+def _answer(
+    condition: str, feature: str, target: float, balanced: float, dependency: str | None = None
+) -> dict[str, Any]:
+    delta = round(target - balanced, 4)
+    if delta > 0:
+        result = f"Recommended balanced target would increase to {target:g}%"
+    elif delta < 0:
+        result = f"Recommended balanced target would decrease to {target:g}%"
+    else:
+        result = f"Recommended balanced target would stay {target:g}%"
+    answer: dict[str, Any] = {
+        "condition": condition,
+        "feature": feature,
+        "result": result,
+        "balanced_target": target,
+        "delta": delta,
+    }
+    if dependency is not None:
+        answer["dependency"] = dependency
+    return answer
+
+
+def attribute_fleet(documents: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Add SHAP attributions to every recommendation document of a fleet run, in place.
+
+    Returns the fits (R² per SLI type) for the run's metadata.
+    """
+    fits: dict[str, float] = {}
+    explained = [d for d in documents if d.get("model_inputs")]
+    for position, (sli, features, unit) in enumerate(
+        (("availability", AVAILABILITY_FEATURES, "nines of the balanced target"),
+         ("latency", LATENCY_FEATURES, "log10 ms of the balanced target"))
+    ):  # fmt: skip
+        inputs = [d["model_inputs"][sli] for d in explained]
+        tiers = [d["recommendations"][position]["tiers"]["balanced"] for d in explained]
+        targets = (
+            [nines(t["target"] / 100) for t in tiers]
+            if sli == "availability"
+            else [math.log10(max(t["target_ms"], 1e-3)) for t in tiers]
+        )
+        explanation = explain_fleet(inputs, targets, features, unit=unit)
+        for row, document in enumerate(explained):
+            target = document["recommendations"][position]["explanation"]
+            if explanation is None:
+                target["feature_attribution"] = []
+                target["attribution_note"] = (
+                    f"Fewer than {MIN_FLEET} services with history: no fleet model to explain."
+                )
+                continue
+            target.update(attribution_of(explanation, row, features, inputs[row]))
+        if explanation is not None:
+            fits[f"{sli}_r2"] = round(explanation.r2, 4)
+    return fits
