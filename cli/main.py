@@ -169,12 +169,15 @@ def graph_ingest(file: Annotated[Path, typer.Argument(exists=True, dir_okay=Fals
 
 @app.command("serve")
 def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run the API with uvicorn."""
+    """Run the API with uvicorn (JSON logs on stdout, one line per request)."""
     import uvicorn
 
     from serving.main import create_app
+    from serving.observability import configure_logging
 
-    uvicorn.run(create_app(), host=host, port=port)
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
 
 
 @app.command("materialize")
@@ -353,8 +356,11 @@ def _serve_with_dagster_ui() -> None:
         + ("   [bold red]authentication disabled (demo)[/bold red]"
            if settings.auth == "disabled" else "")
     )  # fmt: skip
+    from serving.observability import configure_logging
+
+    configure_logging(settings.log_level, "text")
     try:
-        uvicorn.run(create_app(settings), host="127.0.0.1", port=8000)
+        uvicorn.run(create_app(settings), host="127.0.0.1", port=8000, log_config=None)
     finally:
         ui.terminate()
         ui.wait(timeout=10)

@@ -74,6 +74,11 @@ class Settings(BaseSettings):
         default=None, description="Redis for rate limiting across replicas (else in-process)."
     )
     log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    metrics_public: bool = Field(
+        default=True,
+        description="/metrics without credentials, like /health (it holds no per-service data).",
+    )
 
     # Authentication (TRD FR-8). "disabled" exists for the local demo only.
     auth: Literal["enabled", "disabled"] = "enabled"

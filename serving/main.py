@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from config.settings import Settings, get_settings
 from serving.body_limit import BodySizeLimitMiddleware
+from serving.observability import RequestContextMiddleware, metrics_payload
 from serving.problems import install_problem_handlers
 from serving.rate_limit import RateLimiter, rate_limit
 from serving.routes import (
@@ -70,4 +72,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         impact,
     ):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=protected)
+
+    @app.get("/metrics", include_in_schema=False, dependencies=[] if settings.metrics_public
+             else [Depends(authenticate)])  # fmt: skip
+    def metrics(request: Request) -> Response:
+        """Prometheus exposition of the engine itself (TRD §11.2); no per-service labels."""
+        return Response(metrics_payload(request.app.state.engine), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_middleware(RequestContextMiddleware)  # outermost: ids and timings cover everything
     return app

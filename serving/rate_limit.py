@@ -148,6 +148,8 @@ def rate_limit(request: Request, response: Response) -> None:
     request.state.rate_limit_headers = headers
     if not verdict.allowed:
         retry = max(1, math.ceil(verdict.retry_after_s))
+        log.warning("rate limit exceeded", extra={"fields": {"principal": principal.id,
+                                                             "endpoint": endpoint}})  # fmt: skip
         raise RateLimitedProblem(
             f"More than {verdict.limit} requests per minute to {endpoint} from this principal. "
             f"Retry in {retry} s.",

@@ -15,6 +15,7 @@ from analytics.composite_availability import Edge, composite_availability, exter
 from analytics.service_recommendation import recommend_service
 from config.settings import Settings
 from serving.graph_cache import effective_graph
+from serving.observability import RECOMMENDATIONS_GENERATED
 from store.dependency_traversal import ServiceNotFoundError
 from store.recommendation_store import publish_recommendations
 from telemetry.sources_from_settings import sli_source_from_settings
@@ -88,4 +89,6 @@ def regenerate_recommendation(
         "services_queried": len(needed),
     }
     publish_recommendations(engine, [document], snapshot_id=None, generated_at=generated_at)
+    for recommendation in document["recommendations"]:
+        RECOMMENDATIONS_GENERATED.labels(recommendation["sli_type"]).inc()
     return document

@@ -16,6 +16,20 @@ from typing import Any
 
 import httpx
 import orjson
+from prometheus_client import Counter, Histogram
+
+#: TRD §11.2 metrics of the engine's own Prometheus use (no per-service labels).
+QUERY_DURATION = Histogram(
+    "slo_engine_prometheus_query_duration_seconds",
+    "Duration of one PromQL HTTP request.",
+    ["query_type"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+QUERY_ERRORS = Counter(
+    "slo_engine_prometheus_query_errors_total",
+    "PromQL requests that failed, by kind of failure.",
+    ["query_type", "error_type"],
+)
 
 
 class PrometheusError(RuntimeError):
@@ -96,16 +110,24 @@ class PrometheusClient:
                 self._http = None
 
     def _get(self, path: str, params: dict[str, str]) -> Any:
+        query_type = "range" if path.endswith("query_range") else "instant"
         last_error = "no attempt made"
         for attempt in range(len(self.backoff_s) + 1):
             with self._lock:
-                self.breaker.before_call()
+                try:
+                    self.breaker.before_call()
+                except PrometheusError:
+                    QUERY_ERRORS.labels(query_type, "circuit_open").inc()
+                    raise
                 self.calls += 1
+            started = time.perf_counter()
             try:
                 response = self._client().get(path, params=params)
+                QUERY_DURATION.labels(query_type).observe(time.perf_counter() - started)
                 if 400 <= response.status_code < 500 and response.status_code != 429:
                     with self._lock:
                         self.breaker.record_success()  # the server is fine; the query is not
+                    QUERY_ERRORS.labels(query_type, "bad_query").inc()
                     raise PrometheusQueryError(_error_text(response))
                 response.raise_for_status()
                 body = orjson.loads(response.content)  # 3-5x faster than json on big matrices
@@ -115,6 +137,7 @@ class PrometheusClient:
                     self.breaker.record_success()
                 return body["data"]
             except (httpx.TransportError, httpx.HTTPStatusError, orjson.JSONDecodeError) as exc:
+                QUERY_ERRORS.labels(query_type, type(exc).__name__).inc()
                 with self._lock:
                     self.breaker.record_failure()
                 last_error = f"{type(exc).__name__}: {exc}"

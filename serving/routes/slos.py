@@ -3,12 +3,14 @@ and its history. Every decision is one transaction with its audit entry."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 
 from serving.deps import EngineDep
+from serving.observability import DECISIONS
 from serving.problems import NotFoundProblem, Problem, ServiceNotFoundProblem, ValidationProblem
 from serving.routes.dependencies import ServiceIdPath
 from serving.schemas import ActiveSloOut, SloDecisionIn, SloDecisionOut, SloHistoryOut
@@ -25,6 +27,7 @@ from store.slo_decisions import (
 )
 
 router = APIRouter(tags=["slos"])
+log = logging.getLogger("slo_engine.api.slos")
 
 
 class RecommendationConflictProblem(Problem):
@@ -96,13 +99,21 @@ def decide_on_recommendation(
     require_service_owner(engine, principal, service_id)
     decision = _validated(service_id, body, principal)
     try:
-        return decide(engine, decision)
+        result = decide(engine, decision)
     except UnknownServiceError as exc:
         raise _unknown(service_id) from exc
     except RecommendationNotFoundError as exc:
         raise RecommendationNotFoundProblem(str(exc)) from exc
     except RecommendationConflictError as exc:
         raise RecommendationConflictProblem(str(exc)) from exc
+    DECISIONS.labels(decision.action).inc()
+    log.info(
+        "SLO %s", {"accept": "accepted", "modify": "modified", "reject": "rejected"}[body.action],
+        extra={"fields": {"service_id": service_id, "action": body.action,
+                          "selected_tier": body.selected_tier, "actor": decision.actor,
+                          "audit_id": result["audit_id"]}},
+    )  # fmt: skip
+    return result
 
 
 @router.get("/services/{service_id}/slos", response_model=ActiveSloOut)
