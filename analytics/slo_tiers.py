@@ -31,6 +31,8 @@ FULL_CONFIDENCE_DAYS = 30
 MONTH_DRAWS = 4000  # simulated months behind each target and breach probability
 INTERVAL_RESAMPLES = 50  # resamples of the observed days behind each interval
 INTERVAL_DRAWS = 200  # simulated months per resample
+#: How much more than PRIOR_DAYS each tier weighs the fleet's bad days.
+TIER_PRIOR_FACTORS = {"conservative": 6.0, "balanced": 1.5, "aggressive": 1.0}
 PRIOR_DAYS = 10.0  # weight of the fleet's experience, in days of a service's own history
 FLEET_PROFILES = 2000  # fleet bad-day profiles sampled into each service's day table
 
@@ -245,6 +247,16 @@ def availability_tiers(
     monthly = monthly_availability(table_req, table_err, draws)
     levels = np.array(list(AVAILABILITY_LEVELS.values()))
     raw = dict(zip(AVAILABILITY_LEVELS, (np.quantile(monthly, levels) * 100).tolist(), strict=True))
+    for tier, factor in TIER_PRIOR_FACTORS.items():
+        if prior_share <= 0 or factor <= 1:
+            continue
+        # Safer tiers must also survive what this service has not shown yet: their months
+        # draw the fleet's bad days with more weight.
+        heavy = factor * PRIOR_DAYS
+        heavy_draws, _ = _index_tables(n, len(table_req) - n, heavy / (heavy + n), seed)
+        pessimistic = monthly_availability(table_req, table_err, heavy_draws)
+        level = float(np.quantile(pessimistic, AVAILABILITY_LEVELS[tier])) * 100
+        raw[tier] = min(raw[tier], level)
     per_resample = np.quantile(
         monthly_availability(table_req, table_err, resampled), levels, axis=1
     )  # (levels, resamples)

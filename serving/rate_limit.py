@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+import redis.asyncio
 from fastapi import Request, Response
 
 from config.settings import Settings
@@ -73,13 +74,17 @@ class LocalBuckets:
 
 
 class RedisBuckets:
+    """Async Redis: a bucket check is one round trip on the event loop, no thread hop."""
+
     def __init__(self, url: str) -> None:
-        self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self.client = redis.asyncio.Redis.from_url(
+            url, socket_timeout=0.5, socket_connect_timeout=0.5
+        )
         self.script = self.client.register_script(TOKEN_BUCKET_LUA)
 
-    def take(self, key: str, per_minute: int, now: float) -> Verdict:
+    async def take(self, key: str, per_minute: int) -> Verdict:
         refill_per_ms = per_minute / 60_000.0
-        result: Any = self.script(
+        result: Any = await self.script(
             keys=[f"slo-engine:ratelimit:{key}"], args=[per_minute, refill_per_ms]
         )
         allowed, tokens_milli, _ = (int(v) for v in result)
@@ -112,14 +117,14 @@ class RateLimiter:
     def limit_for(self, endpoint: str) -> int:
         return self.limits.get(endpoint, DEFAULT_LIMIT)
 
-    def take(self, principal_id: str, endpoint: str) -> Verdict:
+    async def take(self, principal_id: str, endpoint: str) -> Verdict:
         limit = self.limit_for(endpoint)
         key = f"{principal_id}|{endpoint}"
         now = time.time()
         if self.redis is not None and now >= self._redis_retry_at:
             try:
-                verdict = self.redis.take(key, limit, now)
-            except redis.RedisError as exc:
+                verdict = await self.redis.take(key, limit)
+            except (redis.RedisError, OSError) as exc:
                 self._redis_retry_at = now + REDIS_RETRY_S  # no timeout on every request
                 if self._redis_down_since is None:
                     self._redis_down_since = now
@@ -132,14 +137,14 @@ class RateLimiter:
         return self.local.take(key, limit, now)
 
 
-def rate_limit(request: Request, response: Response) -> None:
+async def rate_limit(request: Request, response: Response) -> None:
     """FastAPI dependency after authentication: one token per request, headers on every answer."""
     limiter: RateLimiter = request.app.state.rate_limiter
     if not limiter.enabled:
         return
-    principal = authenticate(request)
+    principal = await authenticate(request)
     endpoint = f"{request.method} {route_template(request)}"
-    verdict = limiter.take(principal.id, endpoint)
+    verdict = await limiter.take(principal.id, endpoint)
     headers = {
         "X-RateLimit-Limit": str(verdict.limit),
         "X-RateLimit-Remaining": str(verdict.remaining),

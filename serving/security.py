@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from cachetools import TTLCache
 from fastapi import Depends, Request
 from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
 
 from config.settings import Settings
 from serving.problems import Problem
@@ -79,6 +80,17 @@ class Authenticator:
             if settings.oidc_jwks_url
             else None
         )
+
+    def cached(self, request: Request) -> Principal | None:
+        """The principal without any I/O, when it is known already (the common case)."""
+        if self.settings.auth == "disabled":
+            return ANONYMOUS_ADMIN
+        key = request.headers.get("x-api-key")
+        if not key:
+            return None
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        with self._lock:
+            return self._keys.get(digest)
 
     def authenticate(self, request: Request) -> Principal:
         if self.settings.auth == "disabled":
@@ -168,13 +180,18 @@ def _claim_role(value: Any) -> str | None:
     return None
 
 
-def authenticate(request: Request) -> Principal:
-    """FastAPI dependency of every protected router: the caller, or a 401 problem."""
+async def authenticate(request: Request) -> Principal:
+    """FastAPI dependency of every protected router: the caller, or a 401 problem.
+
+    Async so that a known key costs no thread hop; verifying a new one (bcrypt, the store) or
+    a token (JWKS) runs in the thread pool."""
     cached: Principal | None = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
     authenticator: Authenticator = request.app.state.authenticator
-    principal = authenticator.authenticate(request)
+    principal = authenticator.cached(request)
+    if principal is None:
+        principal = await run_in_threadpool(authenticator.authenticate, request)
     request.state.principal = principal
     if request.method not in ("GET", "HEAD", "OPTIONS") and not _write_allowed(request, principal):
         raise ForbiddenProblem(
