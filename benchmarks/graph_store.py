@@ -19,12 +19,10 @@ import json
 import random
 import statistics
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 
-import psycopg
+from bench_support import throwaway_postgres
 from fastapi.testclient import TestClient
 from rich.console import Console
 from rich.table import Table
@@ -42,21 +40,8 @@ from store.graph_ingest import ingest_graph, load_live_observations
 from store.graph_version import graph_version
 from store.migrate import upgrade
 
-ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 WEEK = timedelta(hours=168)
 SHAPE = ("communication_mode",)  # what cycle detection reads, as ingestion does
-
-
-@contextmanager
-def throwaway_postgres() -> Iterator[str]:
-    name = f"slo_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def timed(fn: Callable[[], object]) -> float:

@@ -17,12 +17,10 @@ import random
 import statistics
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
-import psycopg
 import sqlalchemy as sa
+from bench_support import pct, throwaway_postgres
 from rich.console import Console
 from rich.table import Table
 
@@ -35,20 +33,6 @@ from store.graph_ingest import ingest_graph
 from store.migrate import upgrade
 from store.recommendation_store import publish_recommendations
 from store.tables import active_slos, services
-
-ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-@contextmanager
-def throwaway_postgres() -> Iterator[str]:
-    name = f"slo_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _document(service: str, availability: float, now: datetime) -> dict[str, object]:
@@ -68,10 +52,6 @@ def _document(service: str, availability: float, now: datetime) -> dict[str, obj
             }
         ],
     }
-
-
-def pct(values: list[float], q: int) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
 def main() -> None:

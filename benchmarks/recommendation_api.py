@@ -20,13 +20,11 @@ import argparse
 import asyncio
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -34,36 +32,14 @@ from pathlib import Path
 
 import httpx
 import psycopg
+from bench_support import free_port, pct, throwaway_postgres
 from rich.console import Console
 from rich.table import Table
 
 from store.api_keys import create_api_key
 from store.engine import make_engine
 
-ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 API = "/api/v1/services/{}/slo-recommendations"
-
-
-@contextmanager
-def throwaway_postgres() -> Iterator[str]:
-    name = f"slo_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def pct(values: list[float], q: int) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if values else 0.0
 
 
 @contextmanager
@@ -99,6 +75,9 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+body_bytes: list[int] = []  # response sizes of the last paced_load
+
+
 async def paced_load(
     base: str, paths: list[str], keys: list[str], seconds: float
 ) -> tuple[list[float], int, int]:
@@ -107,6 +86,7 @@ async def paced_load(
     latencies: list[float] = []
     errors = 0
     sent = 0
+    body_bytes.clear()
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=base, timeout=10, limits=limits) as client:
 
@@ -123,6 +103,7 @@ async def paced_load(
                     response = await client.get(rng.choice(paths), headers={"X-API-Key": keys[k]})
                     if response.status_code != 200:
                         errors += 1
+                    body_bytes.append(len(response.content))
                     latencies.append(time.perf_counter() - began)
                 except httpx.HTTPError:
                     errors += 1
@@ -140,6 +121,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--regenerations", type=int, default=30)
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/14",
+                        help="Rate-limit store ('' for in-process buckets).")  # fmt: skip
     args = parser.parse_args()
     console = Console(width=130)
     last = datetime.now(UTC).date() - timedelta(days=1)
@@ -152,7 +135,7 @@ def main() -> None:
             "SLO_TELEMETRY_PARQUET_PATH": str(root / "fleet" / "sli_hourly"),
             "SLO_WAREHOUSE_PATH": str(root / "warehouse"),
             "SLO_LOOKBACK_DAYS": str(args.days),
-            "SLO_REDIS_URL": "redis://127.0.0.1:6379/14",  # rate limits shared, as in production
+            "SLO_REDIS_URL": args.redis,  # rate limits shared by replicas, as in production
         }
         cli = [sys.executable, "-m", "cli.main"]
         started = time.perf_counter()
@@ -198,6 +181,7 @@ def main() -> None:
             cached, cached_errors, cached_sent = asyncio.run(
                 paced_load(base, cached_paths, keys, args.seconds)
             )
+            cached_bytes = statistics.fmean(body_bytes) if body_bytes else 0.0
             bare, bare_errors, bare_sent = asyncio.run(
                 paced_load(base, ["/api/v1/health"], keys, args.seconds)
             )
@@ -225,7 +209,8 @@ def main() -> None:
     console.print(
         f"cached throughput {len(cached) / duration:.0f} req/s of {cached_sent / duration:.0f} "
         f"offered; bare {len(bare) / duration:.0f} req/s; ratio cached/bare p95 "
-        f"{pct(cached, 95) / max(pct(bare, 95), 1e-9):.2f}×; server RSS {server_rss:.0f} MB"
+        f"{pct(cached, 95) / max(pct(bare, 95), 1e-9):.2f}×; mean cached answer "
+        f"{cached_bytes / 1024:.1f} KiB; server RSS {server_rss:.0f} MB"
     )
     console.print(
         f"force_regenerate p95 {pct(regenerate, 95) * 1000:.0f} ms "

@@ -11,7 +11,6 @@ Usage: python benchmarks/telemetry_fetch.py [--services 1000] [--repeat 3] [--pe
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import tempfile
 import time
@@ -19,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+from bench_support import free_port
 from rich.console import Console
 from rich.table import Table
 
@@ -28,12 +28,6 @@ from cli import prometheus_local
 from telemetry.prometheus_http import PrometheusClient
 from telemetry.promql import MetricNames, buckets_query, errors_query, requests_query
 from telemetry.sli_sources import PrometheusSliSource, day_bounds
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def median_time(fn: object, repeat: int) -> float:

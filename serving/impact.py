@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from analytics.composite_availability import Edge, composite_availability, external_availability
 from analytics.impact_analysis import CondensedGraph, Impact, condense, impact_of_change
-from serving.graph_cache import effective_graph
+from serving.graph_cache import effective_graph, long_lived
 from store.graph_version import graph_version
 from store.recommendation_store import publication_key, published_availability
 from store.tables import active_slos, services
@@ -69,6 +69,7 @@ def fleet_state(engine: Engine) -> FleetState:
     )
     with _LOCK:
         _STATES[cache_key] = state
+    long_lived()
     return state
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from store.engine import read_connection
 from store.tables import graph_snapshots, services, slo_recommendations
 from store.timeutil import as_utc
 
@@ -95,7 +96,7 @@ def active_recommendations(engine: Engine, service_id: str) -> list[dict[str, An
         .where(services.c.service_id == service_id, r.c.status == "active")
         .order_by(r.c.sli_type)
     )
-    with engine.connect() as conn:
+    with read_connection(engine) as conn:
         return [
             {
                 **dict(row._mapping),
