@@ -94,6 +94,17 @@ class Settings(BaseSettings):
     oidc_team_claim: str = "team"
     oidc_actor_claim: str = "email"
 
+    # Burn-rate alerts generated for accepted SLOs (TRD FR-10).
+    alert_period_days: Literal[28, 30] = Field(
+        default=30, description="SLO period the burn-rate factors are scaled to."
+    )
+    alert_min_errors: int = Field(
+        default=10,
+        ge=1,
+        description="Low-traffic guard: an alert's long window must hold enough requests that "
+        "this many errors are needed to fire it.",
+    )
+
     # Rate limits, requests per minute per principal (TRD FR-8); JSON to override some.
     rate_limit_enabled: bool = True
     rate_limits: dict[str, int] = Field(default_factory=dict)

@@ -21,6 +21,7 @@ from serving.routes import (
     ingestions,
     recommendations,
     services,
+    slo_alerts,
     slos,
 )
 from serving.security import API_PREFIX, Authenticator, authenticate, warn_if_disabled
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         circular_dependencies,
         recommendations,
         slos,
+        slo_alerts,
         impact,
     ):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=protected)

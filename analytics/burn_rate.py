@@ -1,0 +1,99 @@
+"""Multi-window, multi-burn-rate alerting math (Google SRE Workbook, "Alerting on SLOs").
+
+A burn rate of 1 spends exactly the error budget over the SLO period. An alert fires when both
+a long window (is it real?) and a short window (is it still happening?) burn faster than a
+factor chosen so that the alert means "this fraction of the period's budget is gone":
+factor = budget fraction × period hours / long-window hours. The Workbook's 14.4 / 6 / 3 / 1
+are that formula for a 30-day period; a 28-day period gets 13.44 / 5.6 / 2.8 / 0.933, so the
+alerts keep meaning the same share of the budget.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+#: Every window a rule reads: the error ratio is recorded once per window and shared.
+WINDOWS: tuple[str, ...] = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+
+_HOURS = {"m": 1 / 60, "h": 1.0, "d": 24.0}
+
+#: (severity, long window, short window, share of the period's budget spent in the long window)
+POLICY: tuple[tuple[str, str, str, float], ...] = (
+    ("page", "1h", "5m", 0.02),
+    ("page", "6h", "30m", 0.05),
+    ("ticket", "1d", "2h", 0.10),
+    ("ticket", "3d", "6h", 0.10),
+)
+
+
+def window_hours(window: str) -> float:
+    """Hours in a Prometheus duration of one unit ("5m", "6h", "3d")."""
+    return float(window[:-1]) * _HOURS[window[-1]]
+
+
+@dataclass(frozen=True)
+class BurnRateAlert:
+    severity: str
+    long_window: str
+    short_window: str
+    budget_share: float
+    factor: float  # burn rate both windows must exceed
+    error_ratio_threshold: float  # factor × error budget
+    min_requests: int  # traffic the long window needs before the alert may fire
+
+
+def error_budget(target_percent: float) -> float:
+    """The allowed error ratio of an objective given in percent (99.9 → 0.001)."""
+    if not 0 < target_percent < 100:
+        raise ValueError(f"an objective must lie strictly between 0 and 100%, not {target_percent}")
+    return round(1 - target_percent / 100, 12)
+
+
+def burn_rate_alerts(
+    target_percent: float, *, period_days: int = 30, min_errors: int = 10
+) -> list[BurnRateAlert]:
+    """The four alerts for one objective.
+
+    `min_errors` is the low-traffic guard: the long window must have seen enough requests that
+    `min_errors` failures are needed to cross the threshold, so a service with a handful of
+    requests an hour does not page on one error (it gets none of these alerts until it has
+    the traffic to make them meaningful)."""
+    budget = error_budget(target_percent)
+    period_hours = period_days * 24
+    alerts = []
+    for severity, long_window, short_window, share in POLICY:
+        factor = round(share * period_hours / window_hours(long_window), 4)
+        threshold = factor * budget
+        alerts.append(
+            BurnRateAlert(
+                severity=severity,
+                long_window=long_window,
+                short_window=short_window,
+                budget_share=share,
+                factor=factor,
+                error_ratio_threshold=threshold,
+                min_requests=math.ceil(min_errors / threshold) if threshold < 1 else min_errors,
+            )
+        )
+    return alerts
+
+
+@dataclass(frozen=True)
+class SnappedThreshold:
+    le: float  # the bucket bound the rules count as "fast enough"
+    target_ms: int  # what the SLO says
+    snapped: bool  # the target is not a bucket bound: the rules use the next one up
+
+
+def snap_to_bucket(target_ms: int, bounds_seconds: Sequence[float]) -> SnappedThreshold | None:
+    """The smallest histogram bound at or above the latency target: Prometheus can only count
+    requests per bucket, so a 237 ms target is measured as "≤ 250 ms" (never stricter than the
+    SLO: a request that met it cannot count against it). None above the largest finite bound."""
+    target_s = target_ms / 1000
+    for bound in sorted(b for b in bounds_seconds if math.isfinite(b)):
+        if bound >= target_s - 1e-12:
+            snapped = abs(bound - target_s) > 1e-9
+            return SnappedThreshold(le=bound, target_ms=target_ms, snapped=snapped)
+    return None
