@@ -19,6 +19,7 @@ from serving.routes import (
     health,
     impact,
     ingestions,
+    openslo,
     recommendations,
     services,
     slo_alerts,
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         recommendations,
         slos,
         slo_alerts,
+        openslo,
         impact,
     ):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=protected)

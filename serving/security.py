@@ -204,7 +204,7 @@ async def authenticate(request: Request) -> Principal:
 #: Writes any role may make: they change nothing (impact analysis is a computation).
 READ_ONLY_POSTS = ("/api/v1/slos/impact-analysis",)
 #: Writes a service_owner may make, on its own team's services (checked by the route).
-OWNER_WRITES = ("/api/v1/services/{service_id}/slos",)
+OWNER_WRITES = ("/api/v1/services/{service_id}/slos", "/api/v1/slos/openslo")
 
 
 def _write_allowed(request: Request, principal: Principal) -> bool:

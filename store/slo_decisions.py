@@ -31,6 +31,7 @@ PERCENTILE_COLUMN = {
     "p99": "latency_p99_target_ms",
     "p95": "latency_p95_target_ms",
 }
+TARGET_COLUMNS = ("availability_target", "latency_p99_target_ms", "latency_p95_target_ms")
 #: How far upstream an accepted SLO invalidates cached recommendations (the TRD's depth cap).
 INVALIDATION_DEPTH = 10
 
@@ -410,3 +411,65 @@ def slo_history(
         }
         for row in rows
     ]
+
+
+@dataclass(frozen=True)
+class ManualSlo:
+    """An SLO set by hand (an OpenSLO import): targets not given keep their current value."""
+
+    service_id: str
+    targets: dict[str, Any]
+    rationale: str
+
+
+def set_manual_slos(
+    engine: Engine,
+    slos: list[ManualSlo],
+    *,
+    actor: str,
+    principal: str | None = None,
+    now: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Write every SLO and its audit entry in one transaction: all or nothing.
+
+    The audit action is `modify` (the TRD's actions have no import): a person replaced the
+    service's SLO by hand, the new state's `source` says `manual`, the rationale names the
+    documents, and the previous SLO is kept in the entry like any other decision's."""
+    now = now or datetime.now(UTC)
+    written = []
+    with engine.begin() as conn:
+        for slo in slos:
+            service_pk = conn.execute(
+                sa.select(services.c.id).where(services.c.service_id == slo.service_id)
+            ).scalar_one_or_none()
+            if service_pk is None:
+                raise UnknownServiceError(slo.service_id)
+            previous = _locked_active_slo(conn, service_pk)
+            targets = {column: (previous or {}).get(column) for column in TARGET_COLUMNS}
+            targets.update(slo.targets)
+            values = {**targets, "selected_tier": None, "source": "manual",
+                      "recommendation_id": None, "activated_at": now, "activated_by": actor,
+                      "updated_at": now}  # fmt: skip
+            if previous is None:
+                slo_id = uuid.uuid4()
+                conn.execute(sa.insert(active_slos).values(
+                    id=slo_id, service_id=service_pk, created_at=now, **values))  # fmt: skip
+            else:
+                slo_id = uuid.UUID(previous["slo_id"])
+                row = active_slos.c.service_id == service_pk
+                conn.execute(sa.update(active_slos).where(row).values(**values))
+            new_slo = _snapshot({"id": slo_id, **values})
+            audit_id = uuid.uuid4()
+            conn.execute(sa.insert(slo_audit_log).values(
+                id=audit_id, service_id=service_pk, action="modify", actor=actor,
+                principal=principal, recommendation_id=None, previous_slo=previous,
+                new_slo=new_slo, selected_tier=None, rationale=slo.rationale,
+                modification_delta=None, timestamp=now,
+            ))  # fmt: skip
+            invalidated = _invalidate_upstream(conn, slo.service_id, service_pk, now)
+            written.append({
+                "service_id": slo.service_id, "slo_id": str(slo_id), "audit_id": str(audit_id),
+                "targets": _targets_out(new_slo), "source": "manual",
+                "upstream_recommendations_invalidated": invalidated,
+            })  # fmt: skip
+    return written

@@ -64,7 +64,7 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
 _RulesDumper.add_representer(str, _str)
 
 
-def _le_regex(bound: float) -> str:
+def le_regex(bound: float) -> str:
     """Matches the `le` value however the client library wrote it ("1", "1.0", "0.25")."""
     text = f"{bound:g}"
     escaped = text.replace(".", "\\\\.")  # a regex dot, escaped again for the PromQL string
@@ -136,7 +136,7 @@ def slo_rules(
                 f"latency {percentile} target {target_ms} ms is not a histogram bucket bound: "
                 f"the rules count requests ≤ {snapped.le:g} s (le bucket) as fast enough."
             )
-        fast = bucket + "{" + f'{svc}, le=~"{_le_regex(snapped.le)}"' + "}"
+        fast = bucket + "{" + f'{svc}, le=~"{le_regex(snapped.le)}"' + "}"
         everything = bucket + "{" + f'{svc}, le="+Inf"' + "}"
         add(
             f"latency_{percentile}",

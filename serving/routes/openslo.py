@@ -1,0 +1,132 @@
+"""OpenSLO v1 in and out (FR-10): export a service's active SLO, import SLO documents."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from analytics.latency_histogram import LATENCY_BUCKETS
+from serving.deps import EngineDep, SettingsDep
+from serving.problems import ServiceNotFoundProblem, ValidationProblem
+from serving.routes.dependencies import ServiceIdPath
+from serving.routes.slo_alerts import SloPeriod
+from serving.routes.slos import SloNotFoundProblem
+from serving.security import PrincipalDep, require_service_owner
+from store.slo_decisions import (
+    ManualSlo,
+    NoActiveSloError,
+    UnknownServiceError,
+    active_slo,
+    set_manual_slos,
+)
+from telemetry.openslo import (
+    OpenSloError,
+    export_documents,
+    imported_slos,
+    parse_documents,
+    to_yaml,
+)
+from telemetry.sources_from_settings import metric_names_from_settings
+
+router = APIRouter(tags=["slos"])
+log = logging.getLogger("slo_engine.api.openslo")
+
+YAML = "application/yaml"
+
+
+def _invalid(field: str, message: str) -> ValidationProblem:
+    errors = [{"field": field, "location": "body", "message": message, "type": "value_error"}]
+    return ValidationProblem(f"The OpenSLO documents are invalid: {field}: {message}. "
+                             "Nothing was written.", errors=errors)  # fmt: skip
+
+
+@router.get(
+    "/services/{service_id}/slos/openslo",
+    response_class=Response,
+    responses={200: {"content": {YAML: {"schema": {"type": "string"}}},
+                     "description": "OpenSLO v1 documents (multi-document YAML)"},
+               404: {"description": "Unknown service, or no active SLO"}},
+)  # fmt: skip
+def export_openslo(
+    service_id: ServiceIdPath,
+    engine: EngineDep,
+    settings: SettingsDep,
+    period_days: Annotated[SloPeriod | None, Query()] = None,
+) -> Response:
+    """The active SLO as OpenSLO v1: `Service`, and per objective an `SLI` (ratioMetric over
+    the engine's metric names), an `SLO` (rolling window, Occurrences) and burn-rate
+    `AlertPolicy` documents."""
+    try:
+        slo = active_slo(engine, service_id)
+    except UnknownServiceError as exc:
+        raise ServiceNotFoundProblem(f"Service with ID '{service_id}' is not registered.") from exc
+    except NoActiveSloError as exc:
+        raise SloNotFoundProblem(f"Service '{service_id}' has no active SLO to export.") from exc
+    documents = export_documents(
+        service_id,
+        slo,
+        metric_names_from_settings(settings),
+        bucket_bounds=LATENCY_BUCKETS,
+        period_days=int(period_days or settings.alert_period_days),
+    )
+    filename = f"{service_id}.openslo.yaml"
+    return Response(to_yaml(documents), media_type=YAML,
+                    headers={"Content-Disposition": f'inline; filename="{filename}"'})  # fmt: skip
+
+
+@router.post(
+    "/slos/openslo",
+    openapi_extra={"requestBody": {"required": True, "content": {
+        YAML: {"schema": {"type": "string"}}, "text/plain": {"schema": {"type": "string"}}}}},
+    responses={422: {"description": "Invalid documents; the field is named"},
+               404: {"description": "A document names an unknown service"}},
+)  # fmt: skip
+async def import_openslo(
+    request: Request,
+    engine: EngineDep,
+    principal: PrincipalDep,
+    actor: Annotated[
+        str | None,
+        Query(
+            max_length=255,
+            description="Who imports (required with an API key: a key names a system)",
+        ),
+    ] = None,
+    rationale: Annotated[str | None, Query(max_length=2000)] = None,
+) -> dict[str, Any]:
+    """Import OpenSLO v1 `SLO` documents (with their `SLI`s and `Service`s) as `manual`
+    active SLOs: one transaction for all of them, an audit entry each. Objectives a document
+    does not give keep their current value."""
+    body = (await request.body()).decode("utf-8", errors="replace")
+    try:
+        slos = imported_slos(parse_documents(body))
+    except OpenSloError as exc:
+        raise _invalid(exc.field, exc.message) from None
+    who = actor or (principal.actor if principal.kind != "api_key" else None)
+    if not who:
+        raise ValidationProblem(
+            "The request is invalid: actor: required with an API key: the person who imports. "
+            "Nothing was written.",
+            errors=[{"field": "actor", "location": "query", "type": "value_error",
+                     "message": "required with an API key: the person who imports"}],
+        )  # fmt: skip
+    for service_id in slos:
+        require_service_owner(engine, principal, service_id)
+    note = f" {rationale.strip()}" if rationale and rationale.strip() else ""
+    manual = [
+        ManualSlo(service_id, slo.targets,
+                  f"Imported from OpenSLO ({', '.join(slo.documents)}).{note}")
+        for service_id, slo in slos.items()
+    ]  # fmt: skip
+    try:
+        written = set_manual_slos(engine, manual, actor=who, principal=principal.id)
+    except UnknownServiceError as exc:
+        raise ServiceNotFoundProblem(
+            f"Service with ID '{exc}' is not registered: ingest it before importing its SLO. "
+            "Nothing was written."
+        ) from exc
+    log.info("OpenSLO import", extra={"fields": {"services": list(slos), "actor": who}})
+    return {"imported": written}
