@@ -14,6 +14,7 @@ RECOMMENDATION_CHAIN = dg.AssetSelection.assets(
     "composite_availability_bounds",
     "slo_recommendations",
     "published_recommendations",
+    "auto_approvals",
 )
 DAILY_SELECTION = dg.AssetSelection.assets("sli_hourly", "observed_service_graph") | (
     RECOMMENDATION_CHAIN

@@ -6,6 +6,7 @@ import dagster as dg
 
 from config.settings import get_settings
 from pipelines.automation import daily_job, daily_schedule, graph_changed, recommendations_job
+from pipelines.defs.decide.assets import auto_approvals
 from pipelines.defs.graph.assets import observed_service_graph
 from pipelines.defs.recommendations.assets import (
     composite_availability_bounds,
@@ -41,6 +42,7 @@ DAILY_ASSETS = [
     composite_availability_bounds,
     slo_recommendations,
     published_recommendations,
+    auto_approvals,
 ]
 DAILY_CHECKS = [
     sli_hourly_counts_are_possible,

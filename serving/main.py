@@ -14,6 +14,7 @@ from serving.observability import RequestContextMiddleware, metrics_payload
 from serving.problems import install_problem_handlers
 from serving.rate_limit import RateLimiter, rate_limit
 from serving.routes import (
+    auto_approval,
     circular_dependencies,
     dependencies,
     health,
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         slo_alerts,
         openslo,
         impact,
+        auto_approval,
     ):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=protected)
 

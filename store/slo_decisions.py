@@ -22,8 +22,10 @@ from store.dependency_traversal import reach_depths
 from store.tables import active_slos, services, slo_audit_log, slo_recommendations
 from store.timeutil import as_utc
 
-DECISIONS = {"accept": "accepted", "modify": "modified", "reject": "rejected"}
-SOURCES = {"accept": "recommendation_accepted", "modify": "recommendation_modified"}
+DECISIONS = {"accept": "accepted", "modify": "modified", "reject": "rejected",
+             "auto_approve": "auto_approved"}  # fmt: skip
+SOURCES = {"accept": "recommendation_accepted", "modify": "recommendation_modified",
+           "auto_approve": "auto_approved"}  # fmt: skip
 #: Latency tiers come at different percentiles; each lands in the active SLO's column for it
 #: (a p99.9 target is a conservative p99 target: p99 ≤ p99.9).
 PERCENTILE_COLUMN = {
@@ -70,8 +72,18 @@ class Decision:
     principal: str | None = None
 
 
-def decide(engine: Engine, decision: Decision, *, now: datetime | None = None) -> dict[str, Any]:
-    """Apply a decision; returns the TRD FR-5 response (plus the audit entry id)."""
+def decide(
+    engine: Engine,
+    decision: Decision,
+    *,
+    now: datetime | None = None,
+    invalidate_upstream: bool = True,
+) -> dict[str, Any]:
+    """Apply a decision; returns the TRD FR-5 response (plus the audit entry id).
+
+    `invalidate_upstream=False` is for batches (auto-approval) that invalidate once at the
+    end: approving a dependency must not expire its callers' recommendations before the same
+    batch gets to approve them."""
     now = now or datetime.now(UTC)
     with engine.begin() as conn:
         service_pk = _claim(conn, decision, now)
@@ -104,7 +116,7 @@ def decide(engine: Engine, decision: Decision, *, now: datetime | None = None) -
         )
         invalidated = (
             _invalidate_upstream(conn, decision.service_id, service_pk, now)
-            if decision.action != "reject"
+            if decision.action != "reject" and invalidate_upstream
             else 0
         )
     response: dict[str, Any] = {
@@ -326,14 +338,18 @@ def _targets_out(slo: dict[str, Any]) -> dict[str, Any]:
 
 
 def _invalidate_upstream(
-    conn: Connection, service_id: str, service_pk: uuid.UUID, now: datetime
+    conn: Connection,
+    service_id: str,
+    service_pk: uuid.UUID,
+    now: datetime,
+    keep: frozenset[uuid.UUID] = frozenset(),
 ) -> int:
     """Services that depend on this one were recommended against its old state: expire their
     cached recommendations so reads say `stale: true` until the next run recomputes them."""
     upstream = [
         pk
         for pk in reach_depths(conn, service_id, "upstream", INVALIDATION_DEPTH, False)
-        if pk != service_pk
+        if pk != service_pk and pk not in keep
     ]
     r = slo_recommendations
     expired = 0
@@ -473,3 +489,24 @@ def set_manual_slos(
                 "upstream_recommendations_invalidated": invalidated,
             })  # fmt: skip
     return written
+
+
+def invalidate_upstream_of(
+    engine: Engine, service_ids: list[str], *, now: datetime | None = None
+) -> int:
+    """The end of a batch of decisions: expire the cached recommendations upstream of every
+    decided service, except the batch's own (they were just decided, against the new state)."""
+    now = now or datetime.now(UTC)
+    with engine.begin() as conn:
+        pks = dict(
+            conn.execute(
+                sa.select(services.c.service_id, services.c.id).where(
+                    services.c.service_id.in_(service_ids)
+                )
+            ).all()
+        )
+        keep = frozenset(uuid.UUID(str(pk)) for pk in pks.values())
+        return sum(
+            _invalidate_upstream(conn, sid, uuid.UUID(str(pk)), now, keep)
+            for sid, pk in pks.items()
+        )

@@ -332,3 +332,16 @@ slo_audit_log = sa.Table(
     sa.Index("idx_audit_service_time", "service_id", "timestamp"),
     sa.Index("idx_audit_actor_time", "actor", "timestamp"),
 )
+
+auto_approval_rules = sa.Table(
+    "auto_approval_rules",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    # criticality, tier, confidence_min, max_breach_probability, teams, services (FR-11)
+    sa.Column("conditions", JSONDoc, nullable=False),
+    sa.Column("enabled", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("created_by", sa.String(255), nullable=False),
+    _created_at(),
+    _updated_at(),
+)
