@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     oidc_team_claim: str = "team"
     oidc_actor_claim: str = "email"
 
+    webhook_url: str | None = Field(
+        default=None, description="Where confirmed drift is announced (POST, JSON; TRD FR-9)."
+    )
+
     # Burn-rate alerts generated for accepted SLOs (TRD FR-10).
     alert_period_days: Literal[28, 30] = Field(
         default=30, description="SLO period the burn-rate factors are scaled to."

@@ -16,9 +16,9 @@ RECOMMENDATION_CHAIN = dg.AssetSelection.assets(
     "published_recommendations",
     "auto_approvals",
 )
-DAILY_SELECTION = dg.AssetSelection.assets("sli_hourly", "observed_service_graph") | (
-    RECOMMENDATION_CHAIN
-)
+DAILY_SELECTION = dg.AssetSelection.assets(
+    "sli_hourly", "observed_service_graph", "drift_signals"
+) | (RECOMMENDATION_CHAIN)
 
 daily_job = dg.define_asset_job(
     "daily_slo_pipeline", selection=DAILY_SELECTION, partitions_def=DAILY

@@ -7,6 +7,7 @@ import dagster as dg
 from config.settings import get_settings
 from pipelines.automation import daily_job, daily_schedule, graph_changed, recommendations_job
 from pipelines.defs.decide.assets import auto_approvals
+from pipelines.defs.drift.assets import drift_reevaluation, drift_signals
 from pipelines.defs.graph.assets import observed_service_graph
 from pipelines.defs.recommendations.assets import (
     composite_availability_bounds,
@@ -22,6 +23,7 @@ from pipelines.defs.recommendations.checks import (
 )
 from pipelines.defs.telemetry.assets import sli_hourly
 from pipelines.defs.telemetry.checks import sli_hourly_completeness, sli_hourly_counts_are_possible
+from pipelines.notifications import WebhookResource
 from pipelines.resources import OperationalStoreResource, PolarsParquetIOManager, TelemetryResource
 
 
@@ -31,6 +33,7 @@ def build_resources() -> dict[str, object]:
         "telemetry": TelemetryResource.from_settings(settings),
         "store": OperationalStoreResource.from_settings(settings),
         "warehouse_io": PolarsParquetIOManager(base_path=str(settings.warehouse_path)),
+        "webhook": WebhookResource.from_settings(settings),
     }
 
 
@@ -43,6 +46,7 @@ DAILY_ASSETS = [
     slo_recommendations,
     published_recommendations,
     auto_approvals,
+    drift_signals,
 ]
 DAILY_CHECKS = [
     sli_hourly_counts_are_possible,
@@ -57,6 +61,6 @@ defs = dg.Definitions(
     asset_checks=DAILY_CHECKS,
     jobs=[daily_job, recommendations_job],
     schedules=[daily_schedule],
-    sensors=[graph_changed],
+    sensors=[graph_changed, drift_reevaluation],
     resources=build_resources(),
 )

@@ -282,10 +282,10 @@ def _locked_active_slo(conn: Connection, service_pk: uuid.UUID) -> dict[str, Any
         .mappings()
         .first()
     )
-    return _snapshot(dict(row)) if row is not None else None
+    return slo_snapshot(dict(row)) if row is not None else None
 
 
-def _snapshot(row: dict[str, Any]) -> dict[str, Any]:
+def slo_snapshot(row: dict[str, Any]) -> dict[str, Any]:
     """A JSON snapshot of an active_slos row, as the audit log keeps it."""
     return {
         "slo_id": str(row["id"]),
@@ -326,7 +326,7 @@ def _write_active_slo(
         conn.execute(
             sa.update(active_slos).where(active_slos.c.service_id == service_pk).values(**values)
         )
-    return _snapshot({"id": slo_id, **values})
+    return slo_snapshot({"id": slo_id, **values})
 
 
 def _targets_out(slo: dict[str, Any]) -> dict[str, Any]:
@@ -380,7 +380,7 @@ def active_slo(engine: Engine, service_id: str) -> dict[str, Any]:
         )
     if row is None:
         raise NoActiveSloError(service_id)
-    snapshot = _snapshot(dict(row))
+    snapshot = slo_snapshot(dict(row))
     return {
         "service_id": service_id,
         "status": "active",
@@ -474,7 +474,7 @@ def set_manual_slos(
                 slo_id = uuid.UUID(previous["slo_id"])
                 row = active_slos.c.service_id == service_pk
                 conn.execute(sa.update(active_slos).where(row).values(**values))
-            new_slo = _snapshot({"id": slo_id, **values})
+            new_slo = slo_snapshot({"id": slo_id, **values})
             audit_id = uuid.uuid4()
             conn.execute(sa.insert(slo_audit_log).values(
                 id=audit_id, service_id=service_pk, action="modify", actor=actor,
