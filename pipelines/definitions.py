@@ -6,6 +6,7 @@ import dagster as dg
 
 from config.settings import get_settings
 from pipelines.automation import daily_job, daily_schedule, graph_changed, recommendations_job
+from pipelines.defs.dashboard.assets import dashboard_job, dashboard_schedule, slo_dashboard
 from pipelines.defs.decide.assets import auto_approvals
 from pipelines.defs.drift.assets import drift_reevaluation, drift_signals
 from pipelines.defs.graph.assets import observed_service_graph
@@ -57,10 +58,10 @@ DAILY_CHECKS = [
 ]
 
 defs = dg.Definitions(
-    assets=DAILY_ASSETS,
+    assets=[*DAILY_ASSETS, slo_dashboard],
     asset_checks=DAILY_CHECKS,
-    jobs=[daily_job, recommendations_job],
-    schedules=[daily_schedule],
+    jobs=[daily_job, recommendations_job, dashboard_job],
+    schedules=[daily_schedule, dashboard_schedule],
     sensors=[graph_changed, drift_reevaluation],
     resources=build_resources(),
 )

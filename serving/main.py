@@ -16,6 +16,7 @@ from serving.rate_limit import RateLimiter, rate_limit
 from serving.routes import (
     auto_approval,
     circular_dependencies,
+    dashboard,
     dependencies,
     health,
     impact,
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openslo,
         impact,
         auto_approval,
+        dashboard,
     ):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=protected)
 

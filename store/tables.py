@@ -345,3 +345,15 @@ auto_approval_rules = sa.Table(
     _created_at(),
     _updated_at(),
 )
+
+dashboard_snapshots = sa.Table(
+    "dashboard_snapshots",
+    metadata,
+    # What the dashboard endpoints serve (TRD FR-12): computed hourly by a Dagster asset,
+    # never per request; the latest row per name is the answer.
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("payload", JSONDoc, nullable=False),
+    sa.Index("ix_dashboard_snapshots_name_time", "name", "computed_at"),
+)
