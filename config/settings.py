@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     prometheus_retries: int = Field(
         default=3, ge=0, le=6, description="Retries after 1 s, 2 s, 4 s, … on transient failures."
     )
+    prometheus_circuit_failures: int = Field(
+        default=10, ge=1, description="Consecutive failures that open the circuit to Prometheus."
+    )
+    prometheus_circuit_reset_s: float = Field(
+        default=30.0, gt=0, description="How long an open circuit refuses calls before a probe."
+    )
     prometheus_bearer_token: str | None = Field(default=None, repr=False)
     prometheus_username: str | None = None
     prometheus_password: str | None = Field(default=None, repr=False)

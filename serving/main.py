@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from config.settings import Settings, get_settings
 from serving.body_limit import BodySizeLimitMiddleware
 from serving.observability import RequestContextMiddleware, metrics_payload
+from serving.openapi_document import install_openapi
 from serving.problems import install_problem_handlers
 from serving.rate_limit import RateLimiter, rate_limit
 from serving.routes import (
@@ -31,6 +32,7 @@ from serving.security import API_PREFIX, Authenticator, authenticate, warn_if_di
 from serving.subgraph_cache import SubgraphCache
 from serving.version import app_version
 from store.engine import make_engine
+from telemetry.sources_from_settings import sli_source_from_settings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -62,7 +64,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.subgraph_cache = SubgraphCache(maxsize=settings.subgraph_cache_size)
     app.state.rate_limiter = RateLimiter(settings)
+    # One telemetry client per process: its circuit breaker must see every request's failures,
+    # so that while Prometheus is down regenerations fail fast instead of each one retrying.
+    app.state.sli_source = sli_source_from_settings(settings)
     install_problem_handlers(app)
+    install_openapi(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.include_router(health.router, prefix=API_PREFIX)  # open: probes carry no credentials
     protected = [Depends(authenticate), Depends(rate_limit)]

@@ -18,11 +18,11 @@ from serving.graph_cache import effective_graph
 from serving.observability import RECOMMENDATIONS_GENERATED
 from store.dependency_traversal import ServiceNotFoundError
 from store.recommendation_store import publish_recommendations
-from telemetry.sources_from_settings import sli_source_from_settings
+from telemetry.sli_sources import SliSource
 
 
 def regenerate_recommendation(
-    engine: Engine, settings: Settings, service_id: str, lookback_days: int
+    engine: Engine, settings: Settings, source: SliSource, service_id: str, lookback_days: int
 ) -> dict[str, Any]:
     graph = effective_graph(engine)
     if service_id not in graph.nodes:
@@ -50,7 +50,7 @@ def regenerate_recommendation(
                 queue.append(nxt)
     end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start = end - timedelta(days=lookback_days)
-    frame = sli_source_from_settings(settings).fetch_window(start, lookback_days, sorted(needed))
+    frame = source.fetch_window(start, lookback_days, sorted(needed))
     totals = (
         frame.filter(pl.col("has_data"))
         .group_by("service")

@@ -16,6 +16,7 @@ from pydantic import (
     field_validator,
 )
 
+from serving.storable_text import StorableBody
 from store.graph_model import EdgeRecord, GraphSubmission, NodeRecord
 
 #: Service ids end up in URLs and in PromQL label matchers: keep them to a safe alphabet.
@@ -34,7 +35,7 @@ MAX_NODES = 100_000
 MAX_EDGES = 500_000
 
 
-class NodeMetadata(BaseModel):
+class NodeMetadata(StorableBody):
     """Known fields are validated; anything else a catalog sends is kept as-is."""
 
     model_config = ConfigDict(extra="allow")
@@ -64,7 +65,7 @@ class RetryConfig(BaseModel):
     backoff_strategy: Literal["exponential", "linear", "constant", "none"] = "exponential"
 
 
-class EdgeAttributes(BaseModel):
+class EdgeAttributes(StorableBody):
     model_config = ConfigDict(extra="ignore")
 
     communication_mode: Literal["sync", "async"] = "sync"
@@ -267,7 +268,7 @@ class CircularDependencyListOut(BaseModel):
     items: list[CircularDependencyOut]
 
 
-class CircularDependencyUpdate(BaseModel):
+class CircularDependencyUpdate(StorableBody):
     model_config = ConfigDict(extra="forbid")
 
     status: Literal["open", "acknowledged", "resolved"]
@@ -318,7 +319,7 @@ class SloRecommendationsOut(BaseModel):
     warnings: list[str]
 
 
-class SloModificationsIn(BaseModel):
+class SloModificationsIn(StorableBody):
     model_config = ConfigDict(extra="forbid")
 
     availability_target: float | None = Field(
@@ -328,7 +329,7 @@ class SloModificationsIn(BaseModel):
     latency_p95_target_ms: int | None = Field(default=None, gt=0, le=3_600_000)
 
 
-class SloDecisionIn(BaseModel):
+class SloDecisionIn(StorableBody):
     """TRD FR-5: accept, modify or reject one recommendation."""
 
     model_config = ConfigDict(extra="forbid")
@@ -414,7 +415,7 @@ class SloHistoryOut(BaseModel):
     )
 
 
-class ProposedChangeIn(BaseModel):
+class ProposedChangeIn(StorableBody):
     model_config = ConfigDict(extra="forbid")
 
     sli_type: Literal["availability"] = Field(

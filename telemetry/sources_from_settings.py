@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from config.settings import Settings
-from telemetry.prometheus_http import PrometheusClient
+from telemetry.prometheus_http import CircuitBreaker, PrometheusClient
 from telemetry.promql import MetricNames
 from telemetry.sli_sources import ParquetSliSource, PrometheusSliSource, SliSource
 
@@ -30,6 +30,10 @@ def prometheus_client_from_settings(settings: Settings) -> PrometheusClient:
         basic_auth=(user, password) if user and password else None,
         timeout_s=settings.prometheus_timeout_s,
         backoff_s=tuple(float(2**i) for i in range(settings.prometheus_retries)),
+        breaker=CircuitBreaker(
+            failure_threshold=settings.prometheus_circuit_failures,
+            reset_after_s=settings.prometheus_circuit_reset_s,
+        ),
     )
 
 

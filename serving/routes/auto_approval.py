@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from serving.deps import EngineDep
 from serving.problems import NotFoundProblem, Problem
 from serving.security import PrincipalDep
+from serving.storable_text import StorableBody
 from store.auto_approval_rules import (
     RuleNameTakenError,
     RuleNotFoundError,
@@ -59,7 +60,7 @@ class AutoApprovalConditions(BaseModel):
         return self
 
 
-class RuleIn(BaseModel):
+class RuleIn(StorableBody):
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, Field(min_length=1, max_length=255)]
@@ -67,7 +68,7 @@ class RuleIn(BaseModel):
     enabled: bool = False
 
 
-class RuleChange(BaseModel):
+class RuleChange(StorableBody):
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, Field(min_length=1, max_length=255)] | None = None

@@ -15,6 +15,7 @@ from serving.routes.dependencies import ServiceIdPath
 from serving.routes.slo_alerts import SloPeriod
 from serving.routes.slos import SloNotFoundProblem
 from serving.security import PrincipalDep, require_service_owner
+from serving.storable_text import StorableStr
 from store.slo_decisions import (
     ManualSlo,
     NoActiveSloError,
@@ -89,13 +90,13 @@ async def import_openslo(
     engine: EngineDep,
     principal: PrincipalDep,
     actor: Annotated[
-        str | None,
+        StorableStr | None,
         Query(
             max_length=255,
             description="Who imports (required with an API key: a key names a system)",
         ),
     ] = None,
-    rationale: Annotated[str | None, Query(max_length=2000)] = None,
+    rationale: Annotated[StorableStr | None, Query(max_length=2000)] = None,
 ) -> dict[str, Any]:
     """Import OpenSLO v1 `SLO` documents (with their `SLI`s and `Service`s) as `manual`
     active SLOs: one transaction for all of them, an audit entry each. Objectives a document

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from analytics.slo_tiers import archetype_tiers
 from serving.deps import EngineDep, SettingsDep
@@ -36,6 +36,7 @@ def get_slo_recommendations(
     engine: EngineDep,
     settings: SettingsDep,
     principal: PrincipalDep,
+    request: Request,
     sli_type: Literal["availability", "latency", "all"] = "all",
     lookback_days: Annotated[int, Query(ge=7, le=365)] = 30,
     force_regenerate: bool = False,
@@ -51,7 +52,9 @@ def get_slo_recommendations(
         # Regenerating publishes: the same right as deciding for this service.
         require_service_owner(engine, principal, service_id)
         try:
-            regenerate_recommendation(engine, settings, service_id, lookback_days)
+            regenerate_recommendation(
+                engine, settings, request.app.state.sli_source, service_id, lookback_days
+            )
         except ServiceNotFoundError:
             raise _not_found(service_id) from None
         except PrometheusError as exc:

@@ -1,0 +1,91 @@
+"""Hostile and broken bodies (issue 7 §3): each is a 4xx problem naming what is wrong, and the
+store is exactly as it was, on both dialects."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from fastapi.testclient import TestClient
+
+GRAPH = "/api/v1/services/dependencies"
+
+
+def _graph(client: TestClient) -> Any:
+    return client.get("/api/v1/services", params={"limit": 1000}).json()
+
+
+def _seed(client: TestClient) -> Any:
+    body = {"source": "manual", "nodes": [{"service_id": "web", "metadata": {"team": "edge"}}],
+            "edges": [{"source": "web", "target": "api"}]}  # fmt: skip
+    assert client.post(GRAPH, json=body).status_code == 202
+    return _graph(client)
+
+
+@pytest.mark.parametrize(
+    ("raw", "where"),
+    [
+        ('{"team": "a\\u0000b"}', "team"),
+        ('{"labels": {"owner": ["ok", "x\\u0000"]}}', "labels.owner[1]"),
+        ('{"team": "\\udc16"}', "team"),
+        ('{"k\\u0000": 1}', "k\\u0000"),  # shown escaped
+    ],
+)
+def test_text_the_database_cannot_store_is_a_422_naming_the_field(
+    client: TestClient, raw: str, where: str
+) -> None:
+    """Found by schemathesis: PostgreSQL rejects NUL and unpaired surrogates, which once made
+    a 500 out of a valid-looking ingestion."""
+    before = _seed(client)
+    body = (
+        '{"source": "manual", "nodes": [{"service_id": "web"}, {"service_id": "api", '
+        f'"metadata": {raw}}}]}}'
+    )
+    answer = client.post(GRAPH, content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    problem = answer.json()
+    assert problem["errors"][0]["field"] == "nodes[1].metadata"
+    assert problem["errors"][0]["message"].split(": ")[0].endswith(where)
+    assert _graph(client) == before
+
+
+@pytest.mark.parametrize("depth", [2_000, 200_000])
+def test_deeply_nested_json_is_refused_not_a_crash(client: TestClient, depth: int) -> None:
+    before = _seed(client)
+    nested = "[" * depth + "]" * depth
+    node = f'{{"service_id": "x", "metadata": {{"a": {nested}}}}}'
+    body = f'{{"source": "manual", "nodes": [{node}]}}'
+    answer = client.post(GRAPH, content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code in (400, 422), answer.text[:300]
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert _graph(client) == before
+
+
+@pytest.mark.parametrize(
+    "service_id",
+    [
+        'a"} or vector(1) or {x="',  # closes the matcher and appends a selector
+        "a|b",
+        'a=~".*"',
+        "checkout})[5m]",
+        "ünicode",
+        "-leading-dash",
+    ],
+)
+def test_promql_injection_in_service_ids_is_rejected_everywhere(
+    client: TestClient, service_id: str
+) -> None:
+    before = _seed(client)
+    path = f"/api/v1/services/{quote(service_id, safe='')}/slo-recommendations"
+    answer = client.get(path, params={"force_regenerate": True})
+    assert answer.status_code in (404, 422), answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    body = {"source": "manual", "nodes": [{"service_id": service_id}]}
+    rejected = client.post(GRAPH, json=body)
+    assert rejected.status_code == 422
+    assert rejected.json()["errors"][0]["field"] == "nodes[0].service_id"
+    edge = {"source": "manual", "edges": [{"source": "web", "target": service_id}]}
+    assert client.post(GRAPH, json=edge).json()["errors"][0]["field"] == "edges[0].target"
+    assert _graph(client) == before
