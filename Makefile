@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.slo-engine/dagster
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv demo test lint typecheck pytest bench services clean
+.PHONY: venv demo test lint typecheck pytest bench bench-load services clean
 
 venv: $(STAMP)
 
@@ -48,6 +48,14 @@ bench: venv services
 	$(BIN)/python benchmarks/recommendations_pipeline.py
 	$(BIN)/python benchmarks/recommendation_api.py
 	$(BIN)/python benchmarks/impact_analysis.py
+
+$(VENV)/.load-installed: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,load]'
+	touch $@
+
+# The API under locust: 200 users on a published 5,000-service fleet (about 6 minutes).
+bench-load: venv services $(VENV)/.load-installed
+	$(BIN)/python benchmarks/load_test.py $(LOAD_ARGS)
 
 clean:
 	rm -rf .slo-engine .pytest_cache .mypy_cache .ruff_cache

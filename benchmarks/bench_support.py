@@ -1,4 +1,5 @@
-"""What every benchmark needs: a throwaway PostgreSQL database, a free port, percentiles.
+"""What every benchmark needs: a throwaway PostgreSQL database, a free port, percentiles, a
+published fleet and a live server over it.
 
 Benchmarks run as scripts (`python benchmarks/x.py`), so this module is imported by its
 bare name from the scripts' own folder."""
@@ -7,10 +8,16 @@ from __future__ import annotations
 
 import socket
 import statistics
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
 
+import httpx
 import psycopg
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -40,3 +47,58 @@ def pct(values: list[float], q: float) -> float:
     if len(values) < 2:
         return values[0] if values else 0.0
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def publish_fleet(env: dict[str, str], root: Path, services: int, days: int, last: date) -> None:
+    """A generated fleet with `days` of Parquet telemetry, its graph ingested, `sli_hourly`
+    materialized over the whole history and the recommendation chain for the last day: what
+    a production store holds after the daily run. All of it through the CLI, as users do."""
+    cli = [sys.executable, "-m", "cli.main"]
+    env = {k: v for k, v in env.items() if k != "DAGSTER_HOME"}  # an ephemeral instance
+    for command in (
+        [*cli, "fleet", "generate", "--services", str(services), "--days", str(days),
+         "--seed", "5", "--out", str(root / "fleet")],
+        [*cli, "db", "upgrade"],
+        [*cli, "graph", "ingest", str(root / "fleet" / "graph.json")],
+        [*cli, "materialize", "--date", last.isoformat(), "--days", str(days),
+         "--assets", "telemetry"],
+        [*cli, "materialize", "--date", last.isoformat(), "--days", "1"],
+    ):  # fmt: skip
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command[2:])} failed:\n{done.stdout[-3000:]}"
+                               f"{done.stderr[-3000:]}")  # fmt: skip
+
+
+@contextmanager
+def live_server(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
+    """`slo-engine serve` on a free port: (base URL, pid); stopped with SIGTERM afterwards."""
+    port = free_port()
+    command = [sys.executable, "-m", "cli.main", "serve", "--host", "127.0.0.1"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*command, "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(log.read_text())
+                time.sleep(0.3)
+            yield base, process.pid
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0

@@ -21,18 +21,14 @@ import asyncio
 import os
 import random
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import psycopg
-from bench_support import free_port, pct, throwaway_postgres
+from bench_support import live_server, pct, publish_fleet, rss_mb, throwaway_postgres
 from rich.console import Console
 from rich.table import Table
 
@@ -40,39 +36,6 @@ from store.api_keys import create_api_key
 from store.engine import make_engine
 
 API = "/api/v1/services/{}/slo-recommendations"
-
-
-@contextmanager
-def live_server(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
-    port = free_port()
-    command = [sys.executable, "-m", "cli.main", "serve", "--host", "127.0.0.1"]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*command, "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(log.read_text())
-                time.sleep(0.3)
-            yield base, process.pid
-        finally:
-            process.terminate()
-            process.wait(timeout=20)
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 body_bytes: list[int] = []  # response sizes of the last paced_load
@@ -137,19 +100,9 @@ def main() -> None:
             "SLO_LOOKBACK_DAYS": str(args.days),
             "SLO_REDIS_URL": args.redis,  # rate limits shared by replicas, as in production
         }
-        cli = [sys.executable, "-m", "cli.main"]
         started = time.perf_counter()
         with console.status("setting up: fleet, graph, 30 days of SLIs, recommendations"):
-            for command in (
-                [*cli, "fleet", "generate", "--services", str(args.services), "--days",
-                 str(args.days), "--seed", "5", "--out", str(root / "fleet")],
-                [*cli, "db", "upgrade"],
-                [*cli, "graph", "ingest", str(root / "fleet" / "graph.json")],
-                [*cli, "materialize", "--date", last.isoformat(), "--days", str(args.days),
-                 "--assets", "telemetry"],
-                [*cli, "materialize", "--date", last.isoformat(), "--days", "1"],
-            ):  # fmt: skip
-                subprocess.run(command, env=env, check=True, capture_output=True)
+            publish_fleet(env, root, args.services, args.days, last)
         setup = time.perf_counter() - started
         with psycopg.connect(url.replace("+psycopg", "")) as conn:
             names = [r[0] for r in conn.execute("SELECT service_id FROM services")]

@@ -109,6 +109,17 @@ class PrometheusClient:
                 self._http.close()
                 self._http = None
 
+    def ping(self, timeout_s: float = 1.0) -> bool:
+        """Does the server answer a trivial query now? For readiness reports: one try, a short
+        timeout, and no effect on the circuit breaker or the retry policy."""
+        try:
+            response = self._client().get(
+                "/api/v1/query", params={"query": "vector(1)"}, timeout=timeout_s
+            )
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
     def _get(self, path: str, params: dict[str, str]) -> Any:
         query_type = "range" if path.endswith("query_range") else "instant"
         last_error = "no attempt made"

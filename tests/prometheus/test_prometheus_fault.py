@@ -63,6 +63,9 @@ def test_prometheus_killed_mid_run_stale_then_circuit_then_recovery(
             assert time.monotonic() - started < 0.5  # an open circuit does not wait
             assert "circuit open" in refused.json()["warnings"][0]
             assert client.get(url).status_code == 200  # plain cached reads never noticed
+            ready = client.get("/api/v1/health/ready").json()
+            assert ready["status"] == "ready"  # the store is fine: keep serving
+            assert (ready["telemetry"], ready["telemetry_circuit"]) == ("down", "open")
 
             server = prometheus_local.start(data, port=port)  # back, on the same address
             time.sleep(2.1)  # the circuit half-opens after its reset time
@@ -70,6 +73,7 @@ def test_prometheus_killed_mid_run_stale_then_circuit_then_recovery(
             assert recovered.status_code == 200
             assert recovered.json()["stale"] is False
             assert breaker.state == "closed"
+            assert client.get("/api/v1/health/ready").json()["telemetry"] == "up"
             assert recovered.json()["generated_at"] > fresh.json()["generated_at"]
     finally:
         prometheus_local.stop(data)

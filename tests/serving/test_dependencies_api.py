@@ -247,6 +247,25 @@ def test_health_and_readiness(client: TestClient) -> None:
     ready = client.get("/api/v1/health/ready")
     assert ready.status_code == 200
     assert ready.json()["status"] == "ready"
+    assert ready.json()["redis"] == "not_configured"
+    assert ready.json()["telemetry_source"] == "parquet"
+
+
+@pytest.mark.parametrize(("redis_url", "seen"), [("redis://127.0.0.1:6379/15", "up"),
+                                                 ("redis://127.0.0.1:1/0", "down")])  # fmt: skip
+def test_readiness_reports_redis_and_telemetry_but_gates_on_the_store_only(
+    settings: Settings, redis_url: str, seen: str
+) -> None:
+    dead_prometheus = settings.model_copy(
+        update={"redis_url": redis_url, "telemetry": "prometheus",
+                "prometheus_url": "http://127.0.0.1:1"}
+    )  # fmt: skip
+    with TestClient(create_app(dead_prometheus)) as client:
+        ready = client.get("/api/v1/health/ready")
+    assert ready.status_code == 200, ready.text  # still serving: stale answers, local limits
+    body = ready.json()
+    assert body["redis"] == seen
+    assert body["telemetry"] == "down" and body["telemetry_circuit"] == "closed"
 
 
 def test_readiness_fails_cleanly_when_the_store_is_unreachable() -> None:
