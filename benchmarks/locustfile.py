@@ -69,12 +69,14 @@ class SloUser(_Authenticated):
     @task(1)
     def decision(self) -> None:
         """As a person does: read the current recommendation, then accept it. (An accepted SLO
-        invalidates its callers' recommendations, so the id is read just before deciding.)"""
+        expires its callers' recommendations, and deciding on an expired one is a 409.)"""
         service = next(_decisions, None)
         if service is None:
             return
         url = f"/api/v1/services/{service}/slo-recommendations"
         current = self.client.get(url, headers=self.key, name="GET slo-recommendations (decide)")
+        if current.json().get("stale"):
+            return  # expired by a decision downstream: a person would regenerate it first
         ids = [r.get("recommendation_id") for r in current.json().get("recommendations", [])
                if r.get("sli_type") == "availability"]  # fmt: skip
         if not ids or ids[0] is None:

@@ -5,15 +5,19 @@ from __future__ import annotations
 import gc
 import threading
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from analytics.graph_neighbourhood import GraphIndex, ServiceRecord, build_index
 from store.graph_snapshot import EffectiveGraph, load_effective_graph
 from store.graph_version import graph_version
+from store.tables import services
 
 #: The effective graph per database, with the graph version it was loaded at: an on-demand
 #: regeneration needs the whole graph, which changes only when an ingestion commits.
 _GRAPHS: dict[str, tuple[str, EffectiveGraph]] = {}
 _GRAPHS_LOCK = threading.Lock()
+_INDEXES: dict[str, tuple[str, GraphIndex]] = {}
 
 
 def effective_graph(engine: Engine) -> EffectiveGraph:
@@ -29,6 +33,33 @@ def effective_graph(engine: Engine) -> EffectiveGraph:
         _GRAPHS[key] = (version, graph)
     long_lived()
     return graph
+
+
+def graph_index(engine: Engine) -> tuple[str, GraphIndex]:
+    """(graph version, adjacency index) for in-memory subgraph answers, built once per version
+    from the cached effective graph plus what a node shows of its service row."""
+    with engine.connect() as conn:
+        version = graph_version(conn)
+    key = engine.url.render_as_string(hide_password=True)
+    with _GRAPHS_LOCK:
+        hit = _INDEXES.get(key)
+    if hit is not None and hit[0] == version:
+        return hit
+    graph = effective_graph(engine)
+    columns = (services.c.service_id, services.c.team, services.c.criticality,
+               services.c.discovered, services.c.metadata)  # fmt: skip
+    with engine.connect() as conn:
+        records = {
+            row.service_id: ServiceRecord(
+                row.team, row.criticality, row.discovered, row.metadata or {}
+            )
+            for row in conn.execute(sa.select(*columns))
+        }
+    index = build_index(records, graph.edges)
+    with _GRAPHS_LOCK:
+        _INDEXES[key] = (version, index)
+    long_lived()
+    return version, index
 
 
 def long_lived() -> None:

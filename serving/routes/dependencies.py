@@ -7,10 +7,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, status
 
+from analytics.graph_neighbourhood import neighbourhood
 from serving.deps import EngineDep, SettingsDep, SubgraphCacheDep
+from serving.graph_cache import graph_index
 from serving.problems import ServiceNotFoundProblem, ValidationProblem, describe_errors
 from serving.schemas import SERVICE_ID_PATTERN, DependencyGraphIn, IngestionOut, SubgraphOut
-from store.dependency_traversal import ServiceNotFoundError, dependency_subgraph
+from store.dependency_traversal import ServiceNotFoundError, Subgraph, dependency_subgraph
 from store.graph_ingest import ingest_graph
 from store.graph_version import graph_version
 
@@ -55,18 +57,24 @@ def get_dependencies(
 ) -> SubgraphOut:
     with engine.connect() as conn:
         version = graph_version(conn)
+
+    def compute() -> Subgraph:
+        if include_stale:  # stale edges are not in the effective graph: ask the store
+            return dependency_subgraph(
+                engine, service_id, direction=direction, depth=depth,
+                include_external=include_external, include_stale=True,
+            )  # fmt: skip
+        indexed_version, index = graph_index(engine)
+        if service_id not in index.services:
+            raise ServiceNotFoundError(service_id)
+        nodes, edges, truncated = neighbourhood(
+            index, service_id, direction=direction, depth=depth, include_external=include_external
+        )
+        return Subgraph(service_id, direction, depth, truncated, nodes, edges, indexed_version)
+
     try:
         graph, cached = cache.get_or_compute(
-            version,
-            (service_id, direction, depth, include_external, include_stale),
-            lambda: dependency_subgraph(
-                engine,
-                service_id,
-                direction=direction,
-                depth=depth,
-                include_external=include_external,
-                include_stale=include_stale,
-            ),
+            version, (service_id, direction, depth, include_external, include_stale), compute
         )
     except ServiceNotFoundError:
         raise ServiceNotFoundProblem(
