@@ -826,6 +826,7 @@ def test_compose_dagster_shares_one_postgres_instance(dockerfile: list[Instructi
         home = env["DAGSTER_HOME"]
         assert home == dockerfile_env(dockerfile)["DAGSTER_HOME"]
         assert instance_env <= env.keys()
+        assert env["SLO_DAGSTER_PG_URL"].startswith("postgresql+psycopg2://")
         assert env["SLO_DAGSTER_PG_URL"].endswith("@postgres:5432/dagster")
         assert f"./dagster/dagster.yaml:{home}/dagster.yaml:ro" in service["volumes"]
 
@@ -869,6 +870,7 @@ def test_helm_values_use_external_postgres_and_queue_runs(dockerfile: list[Instr
     values = load_one(HELM_VALUES)
     assert values["postgresql"]["enabled"] is False
     assert values["postgresql"]["postgresqlHost"]
+    assert values["postgresql"]["postgresqlScheme"] == "postgresql+psycopg2"
     assert values["generatePostgresqlPasswordSecret"] is False
     assert values["global"]["postgresqlSecretName"]
     assert values["global"]["dagsterHome"] == dockerfile_env(dockerfile)["DAGSTER_HOME"]
