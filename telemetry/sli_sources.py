@@ -176,7 +176,8 @@ def assemble_day(
     hist = _long(buckets, label, "count").filter(pl.col("count").is_not_nan())
     services = sorted(set(req["service"].to_list()) | set(hist["service"].to_list()))
     hour_ends = [int((start + timedelta(hours=h + 1)).timestamp()) for h in range(hours)]
-    grid = pl.DataFrame({"service": services}).join(
+    # Typed even when Prometheus returned no series: an empty window is an answer, not an error.
+    grid = pl.DataFrame({"service": services}, schema={"service": pl.String}).join(
         pl.DataFrame({"ts": hour_ends}, schema={"ts": pl.Int64}), how="cross"
     )
     bounds = sorted(b for b in set(hist["le"].to_list()) if math.isfinite(b))

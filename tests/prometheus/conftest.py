@@ -6,16 +6,15 @@ import os
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from support.history import END
 
 from analytics.fleet_telemetry import FleetTelemetry, generate_telemetry, openmetrics_lines
 from analytics.fleet_topology import FleetTopology, generate_topology
 from cli import prometheus_local
 
-END = datetime(2026, 11, 20, tzinfo=UTC)
 DAYS = 3
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 from sqlalchemy.engine import Engine
+from support.history import END
 from support.keys import make_key
 
 from analytics.fleet_telemetry import SLI_HOURLY_SCHEMA, hourly_frame
@@ -31,7 +32,7 @@ from telemetry.prometheus_http import (
 from telemetry.promql import MetricNames
 from telemetry.sli_sources import PrometheusSliSource
 
-DAY = date(2026, 11, 18)
+DAY = (END - timedelta(days=2)).date()
 
 
 def free_port() -> int:
@@ -92,7 +93,7 @@ def test_materialize_two_partitions_from_prometheus(
     payload = DependencyGraphIn.model_validate(prometheus_fleet.topology.to_payload())
     ingest_graph(engine, payload.to_submission(), stale_after=timedelta(days=7))
     telemetry = TelemetryResource(source="prometheus", prometheus_url=prometheus_fleet.url)
-    for day in ("2026-11-18", "2026-11-19"):
+    for day in (DAY.isoformat(), (DAY + timedelta(days=1)).isoformat()):
         result = materialize_day(
             [sli_hourly, sli_hourly_counts_are_possible, sli_hourly_completeness], telemetry, day
         )
@@ -187,13 +188,13 @@ def test_edges_discovered_from_traces_are_merged_and_divergences_reported(
     result = materialize_day(
         [observed_service_graph],
         TelemetryResource(source="prometheus", prometheus_url=prometheus_fleet.url),
-        "2026-11-18",
+        DAY.isoformat(),
         stale_edge_hours=24 * 3650,
     )
     assert result.success
     metadata = result.asset_materializations_for_node("observed_service_graph")[0].metadata
     observed = pl.read_parquet(
-        materialize_day.warehouse / "observed_service_graph" / "2026-11-18.parquet"
+        materialize_day.warehouse / "observed_service_graph" / f"{DAY.isoformat()}.parquet"
     )
     assert (
         metadata["edges_observed"].value

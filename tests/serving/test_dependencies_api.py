@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,9 +15,13 @@ from serving.main import create_app
 
 PROBLEM = "application/problem+json"
 
+# Observed an hour ago: a fixed date would drift past the staleness window (168 h) and every
+# edge would read as stale a week later.
+OBSERVED = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
 PAYLOAD: dict[str, Any] = {
     "source": "manual",
-    "timestamp": "2026-11-20T10:00:00Z",
+    "timestamp": OBSERVED,
     "nodes": [
         {
             "service_id": "checkout-service",
