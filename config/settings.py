@@ -35,8 +35,8 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest accepted request body; larger ones get a 413 problem.",
     )
-    subgraph_cache_size: int = Field(
-        default=2048, ge=0, description="Cached dependency subgraphs per API process."
+    subgraph_cache_mb: float = Field(
+        default=16, ge=0, description="Serialized dependency-subgraph answers kept per API process."
     )
     traversal_max_depth: int = Field(default=10, ge=1, le=50)
     db_pool_size: int = Field(default=10, ge=1)

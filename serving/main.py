@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.subgraph_cache = SubgraphCache(maxsize=settings.subgraph_cache_size)
+    app.state.subgraph_cache = SubgraphCache(max_bytes=int(settings.subgraph_cache_mb * 2**20))
     app.state.rate_limiter = RateLimiter(settings)
     # One telemetry client per process: its circuit breaker must see every request's failures,
     # so that while Prometheus is down regenerations fail fast instead of each one retrying.

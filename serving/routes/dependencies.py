@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from analytics.graph_neighbourhood import neighbourhood
 from serving.deps import EngineDep, SettingsDep, SubgraphCacheDep
@@ -54,11 +54,11 @@ def get_dependencies(
     depth: Annotated[int, Query(ge=1, le=10)] = 3,
     include_external: bool = True,
     include_stale: bool = False,
-) -> SubgraphOut:
+) -> Response:
     with engine.connect() as conn:
         version = graph_version(conn)
 
-    def compute() -> Subgraph:
+    def traverse() -> Subgraph:
         if include_stale:  # stale edges are not in the effective graph: ask the store
             return dependency_subgraph(
                 engine, service_id, direction=direction, depth=depth,
@@ -72,8 +72,18 @@ def get_dependencies(
         )
         return Subgraph(service_id, direction, depth, truncated, nodes, edges, indexed_version)
 
+    def compute() -> tuple[str, bytes, bytes]:
+        graph = traverse()
+        answer = subgraph_answer(graph)
+        kept = answer.model_copy(update={"cached": True})
+        return (
+            graph.graph_version,
+            answer.model_dump_json().encode(),
+            kept.model_dump_json().encode(),
+        )
+
     try:
-        graph, cached = cache.get_or_compute(
+        body, _ = cache.get_or_compute(
             version, (service_id, direction, depth, include_external, include_stale), compute
         )
     except ServiceNotFoundError:
@@ -81,11 +91,20 @@ def get_dependencies(
             f"Service with ID '{service_id}' is not registered. Ingest it with "
             "POST /api/v1/services/dependencies or check GET /api/v1/services."
         ) from None
+    # Already serialized by `SubgraphOut` (validated on the miss that produced it).
+    return Response(content=body, media_type="application/json")
+
+
+def subgraph_answer(graph: Subgraph) -> SubgraphOut:
     warnings = []
     if graph.truncated:
         warnings.append(
-            f"Traversal truncated at depth {depth}: more services lie further "
-            + ("out; raise `depth` (max 10)." if depth < 10 else "out than the maximum depth.")
+            f"Traversal truncated at depth {graph.depth}: more services lie further "
+            + (
+                "out; raise `depth` (max 10)."
+                if graph.depth < 10
+                else "out than the maximum depth."
+            )
         )
     return SubgraphOut(
         service_id=graph.service_id,
@@ -98,5 +117,5 @@ def get_dependencies(
         edges=graph.edges,
         warnings=warnings,
         graph_version=graph.graph_version,
-        cached=cached,
+        cached=False,
     )
