@@ -37,7 +37,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     DAGSTER_HOME=/opt/dagster/home \
     SLO_WAREHOUSE_PATH=/var/lib/slo-engine/warehouse \
-    NUMBA_CACHE_DIR=/tmp/numba-cache
+    NUMBA_CACHE_DIR=/tmp/numba-cache \
+    MALLOC_ARENA_MAX=2
+# MALLOC_ARENA_MAX: glibc gives each of the request thread pool's threads an arena of its own;
+# two keep a replica's resident memory flat under load (benchmarks/load_test.py runs the same).
 # A numeric uid, so Kubernetes can enforce runAsNonRoot; the two writable folders are owned by it
 # so that named volumes mounted there inherit the ownership.
 RUN groupadd --system --gid 10001 slo \

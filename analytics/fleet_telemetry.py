@@ -24,6 +24,7 @@ from scipy.special import ndtr
 
 from analytics.fleet_topology import FleetTopology
 from analytics.latency_histogram import LATENCY_BUCKETS, QUANTILES, histogram_quantile
+from analytics.sli_schema import SLI_HOURLY_SCHEMA
 
 #: Typical request rate (per second) and median latency (seconds) by kind of service.
 BASE_RPS = {
@@ -325,23 +326,6 @@ def _service_graph_calls(
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-_SLI_COLUMNS: list[tuple[str, pl.DataType]] = [
-    ("service", pl.String()),
-    ("hour", pl.Datetime("us", "UTC")),
-    ("requests", pl.Int64()),
-    ("errors", pl.Int64()),
-    ("availability", pl.Float64()),
-    ("latency_buckets", pl.List(pl.Int64())),
-    *[(f"latency_{name}", pl.Float64()) for name in QUANTILES],
-    ("cpu_throttling", pl.Float64()),  # share of CFS periods throttled (null: not measured)
-    ("has_data", pl.Boolean()),
-    ("data_completeness", pl.Float64()),  # share of the service's hours of that day with data
-]
-#: The `sli_hourly` table: one row per service per hour (latency in seconds, cumulative
-#: `latency_buckets` over LATENCY_BUCKETS plus +Inf).
-SLI_HOURLY_SCHEMA = pl.Schema(_SLI_COLUMNS)
 
 
 def hourly_frame(telemetry: FleetTelemetry) -> pl.DataFrame:

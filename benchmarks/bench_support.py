@@ -10,6 +10,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -97,8 +98,39 @@ def live_server(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
             process.wait(timeout=20)
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """Resident memory now (`VmRSS`) or at its peak so far (`VmHWM`), in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+class ConnectionSampler:
+    """The most connections a database had open at once, sampled while a benchmark runs
+    (TRD PERF-007 caps them per application instance)."""
+
+    def __init__(self, url: str, every_s: float = 0.2) -> None:
+        self.url = url.replace("postgresql+psycopg://", "postgresql://")
+        self.database = self.url.rsplit("/", 1)[1]
+        self.every_s = every_s
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ConnectionSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        query = (
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+        )
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            while not self._stop.wait(self.every_s):
+                row = conn.execute(query, (self.database,)).fetchone()
+                self.peak = max(self.peak, int(row[0]) if row else 0)

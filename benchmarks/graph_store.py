@@ -31,7 +31,9 @@ from rich.table import Table
 from analytics.edge_merge import effective_edges
 from analytics.fleet_topology import generate_topology
 from analytics.graph_cycles import find_cycles
+from analytics.graph_neighbourhood import neighbourhood
 from config.settings import Settings
+from serving.graph_cache import graph_index
 from serving.main import create_app
 from serving.routes.dependencies import subgraph_answer
 from serving.schemas import DependencyGraphIn
@@ -135,6 +137,9 @@ def run(url: str, services: int, edges_per_service: float, samples: int, seed: i
     rng = random.Random(seed)
     sample = rng.sample([n["service_id"] for n in topology.nodes], min(samples, services))
     sizes: dict[str, list[int]] = {}
+    t_index = timed(lambda: graph_index(engine))
+    rows.append(("adjacency index for in-memory subgraphs (once per graph version)",
+                 f"{services} svc / {n_edges} edges", t_index * 1000, "—", 0.0))  # fmt: skip
     for direction in ("downstream", "upstream"):
         with engine.connect() as conn:
             cte: list[float] = []
@@ -184,8 +189,24 @@ def run(url: str, services: int, edges_per_service: float, samples: int, seed: i
         )
         p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
         label = f"{len(sample)} services, median {statistics.median(reached):.0f} nodes"
-        rows.append((f"3-hop {direction} subgraph API p50", label, p50, "—", 100.0 / p50))
-        rows.append((f"3-hop {direction} subgraph API p95", label, p95, "—", 100.0 / p95))
+        rows.append((f"3-hop {direction} subgraph via SQL p50", label, p50, "—", 100.0 / p50))
+        rows.append((f"3-hop {direction} subgraph via SQL p95", label, p95, "—", 100.0 / p95))
+        # What the API serves on a miss: the per-version adjacency index (built once per
+        # graph version, timed below) walked in memory, then validated and serialized.
+        memory: list[float] = []
+        for service_id in sample:
+            start = time.perf_counter()
+            version, index = graph_index(engine)
+            nodes, edges, truncated = neighbourhood(
+                index, service_id, direction=d, depth=3, include_external=True
+            )
+            serialized(Subgraph(service_id, d, 3, truncated, nodes, edges, version))
+            memory.append((time.perf_counter() - start) * 1000)
+        p50, p95 = percentile(memory, 50), percentile(memory, 95)
+        rows.append((f"3-hop {direction} subgraph in memory (API miss) p50", label, p50,
+                     "—", 100.0 / p50))  # fmt: skip
+        rows.append((f"3-hop {direction} subgraph in memory (API miss) p95", label, p95,
+                     "≤ 100 ms (TRD 100 ms)", 100.0 / p95))  # fmt: skip
 
     def detect() -> None:
         with engine.connect() as conn:

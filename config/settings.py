@@ -36,7 +36,7 @@ class Settings(BaseSettings):
         description="Largest accepted request body; larger ones get a 413 problem.",
     )
     subgraph_cache_mb: float = Field(
-        default=16, ge=0, description="Serialized dependency-subgraph answers kept per API process."
+        default=8, ge=0, description="Serialized dependency-subgraph answers kept per API process."
     )
     traversal_max_depth: int = Field(default=10, ge=1, le=50)
     db_pool_size: int = Field(default=10, ge=1)

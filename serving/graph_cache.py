@@ -47,11 +47,12 @@ def graph_index(engine: Engine) -> tuple[str, GraphIndex]:
         return hit
     graph = effective_graph(engine)
     columns = (services.c.service_id, services.c.team, services.c.criticality,
-               services.c.discovered, services.c.metadata)  # fmt: skip
+               services.c.discovered)  # fmt: skip
     with engine.connect() as conn:
+        # Metadata is the graph's own (same rows): a second copy would double it per process.
         records = {
             row.service_id: ServiceRecord(
-                row.team, row.criticality, row.discovered, row.metadata or {}
+                row.team, row.criticality, row.discovered, graph.nodes.get(row.service_id, {})
             )
             for row in conn.execute(sa.select(*columns))
         }

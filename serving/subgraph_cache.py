@@ -19,7 +19,7 @@ from cachetools import LRUCache
 
 
 class SubgraphCache:
-    def __init__(self, max_bytes: int = 16 * 2**20) -> None:
+    def __init__(self, max_bytes: int = 8 * 2**20) -> None:
         self._entries: LRUCache[Hashable, bytes] = LRUCache(
             maxsize=max(max_bytes, 1), getsizeof=len
         )

@@ -18,8 +18,8 @@ from typing import Any, Protocol
 import numpy as np
 import polars as pl
 
-from analytics.fleet_telemetry import SLI_HOURLY_SCHEMA
 from analytics.latency_histogram import QUANTILES, histogram_quantile
+from analytics.sli_schema import SLI_HOURLY_SCHEMA
 from telemetry.prometheus_http import PrometheusClient
 from telemetry.promql import (
     MetricNames,

@@ -103,7 +103,7 @@ def test_demo_runs_on_the_embedded_store(tmp_path: Path, monkeypatch: pytest.Mon
 def test_generate_with_telemetry_writes_partitions_truth_and_openmetrics(tmp_path: Path) -> None:
     import polars as pl
 
-    from analytics.fleet_telemetry import SLI_HOURLY_SCHEMA
+    from analytics.sli_schema import SLI_HOURLY_SCHEMA
 
     result = runner.invoke(
         app,

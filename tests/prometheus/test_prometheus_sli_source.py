@@ -15,7 +15,8 @@ from sqlalchemy.engine import Engine
 from support.history import END
 from support.keys import make_key
 
-from analytics.fleet_telemetry import SLI_HOURLY_SCHEMA, hourly_frame
+from analytics.fleet_telemetry import hourly_frame
+from analytics.sli_schema import SLI_HOURLY_SCHEMA
 from cli import prometheus_local
 from pipelines.defs.telemetry.assets import sli_hourly
 from pipelines.defs.telemetry.checks import sli_hourly_completeness, sli_hourly_counts_are_possible

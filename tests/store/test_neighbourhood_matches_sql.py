@@ -47,7 +47,7 @@ def test_in_memory_answers_equal_the_sql_traversal(engine: Engine) -> None:
         stale = conn.execute(sa.select(sa.func.count()).where(service_dependencies.c.is_stale))
         assert stale.scalar_one() > 50  # stale rows exist and must be walked around
     version, index = graph_index(engine)
-    assert any(len(e["discovery_sources"]) == 2 for e in index.edges.values())
+    assert any(len(e.discovery_sources) == 2 for e in index.edges.values())
     compared = 0
     some_truncated = some_external_dropped = False
     for service in services[::3]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from analytics.fleet_telemetry import SLI_HOURLY_SCHEMA
+from analytics.sli_schema import SLI_HOURLY_SCHEMA
 from telemetry.sli_sources import assemble_day
 
 START = datetime(2026, 11, 20, tzinfo=UTC)

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 import dagster as dg
 import polars as pl
 
-from analytics.fleet_telemetry import SLI_HOURLY_SCHEMA
+from analytics.sli_schema import SLI_HOURLY_SCHEMA
 from pipelines.defs.telemetry.partitions import DAILY
 from pipelines.resources import OperationalStoreResource, TelemetryResource
 from telemetry.sli_sources import day_bounds, with_completeness
