@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
+from sqlalchemy.engine import make_url
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -111,8 +112,9 @@ class ConnectionSampler:
     (TRD PERF-007 caps them per application instance)."""
 
     def __init__(self, url: str, every_s: float = 0.2) -> None:
-        self.url = url.replace("postgresql+psycopg://", "postgresql://")
-        self.database = self.url.rsplit("/", 1)[1]
+        parsed = make_url(url)
+        self.url = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.database = parsed.database
         self.every_s = every_s
         self.peak = 0
         self._stop = threading.Event()

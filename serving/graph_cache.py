@@ -8,7 +8,8 @@ import threading
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from analytics.graph_neighbourhood import GraphIndex, ServiceRecord, build_index
+from analytics.graph_neighbourhood import GraphIndex, ServiceRecord, build_index, neighbourhood
+from store.dependency_traversal import Direction, ServiceNotFoundError, Subgraph
 from store.graph_snapshot import EffectiveGraph, load_effective_graph
 from store.graph_version import graph_version
 from store.tables import services
@@ -69,3 +70,16 @@ def long_lived() -> None:
     counting still frees it once the cache lets it go (it holds no reference cycles)."""
     gc.collect()
     gc.freeze()
+
+
+def indexed_subgraph(
+    engine: Engine, service_id: str, direction: Direction, depth: int, include_external: bool
+) -> Subgraph:
+    """A live-edge subgraph answered from the per-version index, as the API serves it."""
+    version, index = graph_index(engine)
+    if service_id not in index.services:
+        raise ServiceNotFoundError(service_id)
+    nodes, edges, truncated = neighbourhood(
+        index, service_id, direction=direction, depth=depth, include_external=include_external
+    )
+    return Subgraph(service_id, direction, depth, truncated, nodes, edges, version)

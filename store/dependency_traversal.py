@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
 from analytics.edge_merge import EDGE_ATTRIBUTES, EdgeObservation, effective_edges
+from analytics.graph_neighbourhood import edge_answer
 from store.graph_version import graph_version
 from store.sql_files import load_sql
 from store.tables import service_dependencies, services
@@ -116,19 +117,7 @@ def dependency_subgraph(
                 is_stale=row.is_stale,
             )
         )
-    edges = [
-        {
-            "source": e.source,
-            "target": e.target,
-            **e.attributes,
-            "discovery_sources": list(e.discovery_sources),
-            "effective_source": e.effective_source,
-            "confidence": e.confidence,
-            "is_stale": e.is_stale,
-            "conflicting_attributes": sorted(c.attribute for c in e.conflicts),
-        }
-        for e in effective_edges(observations)
-    ]
+    edges = [edge_answer(e) for e in effective_edges(observations)]
     nodes = []
     for pk in sorted(keep, key=lambda p: (_distance(p, within), node_rows[p].service_id)):
         row = node_rows[pk]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import URL, Engine, make_url
 from support.keys import make_key
 
 from config.settings import Settings
@@ -36,10 +37,10 @@ def _unavailable(what: str, exc: Exception) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session, migrated, dropped afterwards."""
-    name = f"slo_test_{uuid.uuid4().hex[:12]}"
+@contextmanager
+def _database(prefix: str) -> Iterator[URL]:
+    """An empty PostgreSQL database of its own (its URL, no driver named), dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     try:
         admin = psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
@@ -47,12 +48,27 @@ def postgres_url() -> Iterator[str]:
         raise
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0]
-    url = f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
-    upgrade(url)
-    yield url
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield make_url(PG_ADMIN_DSN).set(database=name)
+    finally:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, migrated, dropped afterwards."""
+    with _database("slo_test") as database:
+        url = database.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+        upgrade(url)
+        yield url
+
+
+@pytest.fixture
+def empty_postgres() -> Iterator[URL]:
+    """A fresh, unmigrated PostgreSQL database for one test (for a schema not ours)."""
+    with _database("slo_empty") as database:
+        yield database
 
 
 def _truncate(engine: Engine) -> None:

@@ -7,9 +7,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from analytics.graph_neighbourhood import neighbourhood
 from serving.deps import EngineDep, SettingsDep, SubgraphCacheDep
-from serving.graph_cache import graph_index
+from serving.graph_cache import indexed_subgraph
 from serving.problems import ServiceNotFoundProblem, ValidationProblem, describe_errors
 from serving.schemas import SERVICE_ID_PATTERN, DependencyGraphIn, IngestionOut, SubgraphOut
 from store.dependency_traversal import ServiceNotFoundError, Subgraph, dependency_subgraph
@@ -64,13 +63,7 @@ def get_dependencies(
                 engine, service_id, direction=direction, depth=depth,
                 include_external=include_external, include_stale=True,
             )  # fmt: skip
-        indexed_version, index = graph_index(engine)
-        if service_id not in index.services:
-            raise ServiceNotFoundError(service_id)
-        nodes, edges, truncated = neighbourhood(
-            index, service_id, direction=direction, depth=depth, include_external=include_external
-        )
-        return Subgraph(service_id, direction, depth, truncated, nodes, edges, indexed_version)
+        return indexed_subgraph(engine, service_id, direction, depth, include_external)
 
     def compute() -> tuple[str, bytes, bytes]:
         graph = traverse()
