@@ -19,7 +19,8 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import igraph as ig
 import numpy as np
@@ -60,6 +61,7 @@ class Factor:
     availability: float
     share_of_unavailability: float  # this factor's share of the bound's total -log R
     kind: str = "service"  # service | external | redundancy_group | supernode
+    members: tuple[str, ...] = ()  # a redundancy group's alternatives, a supernode's members
 
 
 @dataclass(frozen=True)
@@ -74,9 +76,19 @@ class ExternalRisk:
 
 
 @dataclass(frozen=True)
+class Promise:
+    """A hard dependency whose accepted SLO is below what it delivers: it is entitled to spend
+    the difference, and its callers must survive it if it does."""
+
+    service: str
+    target: float  # fraction
+    delivered: float  # fraction
+
+
+@dataclass(frozen=True)
 class CompositeResult:
     service: str
-    self_availability: float
+    self_availability: float  # intrinsic: the service's own share, its dependencies divided out
     composite_bound: float
     distinct_dependencies: int
     weakest_factors: tuple[Factor, ...]
@@ -88,6 +100,31 @@ class CompositeResult:
     truncated: bool
     confidence: float
     notes: tuple[str, ...] = field(default=())
+    #: The bound if every hard dependency with an accepted SLO delivered only its target.
+    promised_bound: float | None = None
+    promises: tuple[Promise, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form (the warehouse stores a bound between two assets)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CompositeResult:
+        def factor(f: Mapping[str, Any]) -> Factor:
+            return Factor(**{**f, "members": tuple(f.get("members", ()))})
+
+        return cls(
+            **{
+                **data,
+                "weakest_factors": tuple(factor(f) for f in data["weakest_factors"]),
+                "bottleneck": factor(data["bottleneck"]) if data["bottleneck"] else None,
+                "external_risks": tuple(ExternalRisk(**x) for x in data["external_risks"]),
+                "degraded_mode_risks": tuple(Edge(**e) for e in data["degraded_mode_risks"]),
+                "supernode": tuple(data["supernode"]) if data["supernode"] else None,
+                "notes": tuple(data.get("notes", ())),
+                "promises": tuple(Promise(**p) for p in data.get("promises", ())),
+            }
+        )
 
 
 def external_availability(published_sla_percent: float) -> float:
@@ -106,12 +143,19 @@ def composite_availability(
     externals: Mapping[str, float] | None = None,
     observed_externals: frozenset[str] = frozenset(),
     target: float = 0.999,
+    delivered: Mapping[str, float] | None = None,
+    promises: Mapping[str, float] | None = None,
 ) -> dict[str, CompositeResult]:
-    """The composite bound of every service in `availability` (fractions in [0, 1]).
+    """The composite bound of every service in `availability` (fractions in [0, 1]): each
+    service's *intrinsic* availability, never its observed one (which already holds its
+    dependencies' failures; see `analytics.intrinsic_availability`).
 
     `externals` maps external services to their assumed availability (observed, or
     `external_availability(published SLA)`); those in `observed_externals` were observed.
     `target` is the SLO against which external error-budget consumption is judged.
+    `promises` maps services to their accepted availability targets and `delivered` to what
+    they delivered: a reachable dependency promising less than it delivers may spend the
+    difference, so `promised_bound` scales the bound by `target / delivered` for each.
     """
     externals = dict(externals or {})
     availability = {**availability, **{k: v for k, v in externals.items() if k not in availability}}
@@ -191,6 +235,18 @@ def composite_availability(
         bits = np.unpackbits(reach[node], count=total).astype(bool)
         composite[node] = math.exp(log_r[node] + float(log_r[bits].sum()))
 
+    # 5. What dependencies may spend: log(target / delivered) per single-service unit.
+    delivered = dict(delivered or {})
+    log_promise = np.zeros(total)
+    entitled: dict[int, Promise] = {}
+    for name, promised in (promises or {}).items():
+        if name not in index or name not in delivered:
+            continue
+        comp = int(membership[index[name]])
+        if len(members[comp]) == 1 and 0 < promised < delivered[name]:
+            log_promise[comp] = math.log(promised / delivered[name])
+            entitled[comp] = Promise(name, promised, delivered[name])
+
     is_external = np.zeros(total, dtype=bool)
     for comp, nodes in members.items():
         is_external[comp] = len(nodes) == 1 and names[nodes[0]] in externals
@@ -215,6 +271,8 @@ def composite_availability(
             soft_by_source,
             target,
             total,
+            log_promise,
+            entitled,
         )
         for name, i in index.items()
         if name in availability
@@ -236,20 +294,26 @@ def _factor(
     members: Mapping[int, list[int]],
     components: int,
     group_keys: Sequence[tuple[str, str]],
+    groups: Mapping[tuple[str, str], list[int]],
     externals: Mapping[str, float],
     log_r: npt.NDArray[np.float64],
     total_log: float,
 ) -> Factor:
+    parts: tuple[str, ...] = ()
     if node >= components:
         source, group = group_keys[node - components]
         label, kind = f"{source}/{group}", "redundancy_group"
+        parts = tuple(
+            sorted({names[m] for c in groups[group_keys[node - components]] for m in members[c]})
+        )
     elif len(members[node]) > 1:
-        label, kind = "+".join(sorted(names[m] for m in members[node])), "supernode"
+        parts = tuple(sorted(names[m] for m in members[node]))
+        label, kind = "+".join(parts), "supernode"
     else:
         label = names[members[node][0]]
         kind = "external" if label in externals else "service"
     share = float(-log_r[node] / total_log) if total_log > 0 else 0.0
-    return Factor(label, math.exp(log_r[node]), share, kind)
+    return Factor(label, math.exp(log_r[node]), share, kind, parts)
 
 
 def _result(
@@ -272,6 +336,8 @@ def _result(
     soft_by_source: Mapping[str, list[Edge]],
     target: float,
     total: int,
+    log_promise: npt.NDArray[np.float64],
+    entitled: Mapping[int, Promise],
 ) -> CompositeResult:
     comp = int(membership[i])
     cycle = members[comp]
@@ -283,7 +349,7 @@ def _result(
     listed = _smallest(reachable, log_r, LISTED_FACTORS)
     external_nodes = _smallest(reachable[is_external[reachable]], log_r, LISTED_FACTORS)
     factors = [
-        _factor(int(n), names, members, components, group_keys, externals, log_r, total_log)
+        _factor(int(n), names, members, components, group_keys, groups, externals, log_r, total_log)
         for n in dict.fromkeys([*listed.tolist(), *external_nodes.tolist()])
     ]
     factors.sort(key=lambda f: f.availability)
@@ -299,6 +365,8 @@ def _result(
         for f in factors
         if f.kind == "external"
     )
+    promised = [entitled[int(n)] for n in reachable if int(n) in entitled]
+    promised_bound = bound * math.exp(float(log_promise[reachable].sum())) if promised else None
     deep = int(depth[comp]) > MAX_TRUSTED_DEPTH
     notes = []
     if len(cycle) > 1:
@@ -324,4 +392,6 @@ def _result(
         truncated=deep,
         confidence=DEEP_CHAIN_CONFIDENCE if deep else 1.0,
         notes=tuple(notes),
+        promised_bound=promised_bound,
+        promises=tuple(sorted(promised, key=lambda p: p.target / p.delivered)),
     )

@@ -2,21 +2,25 @@
 
 Recommendations can only be checked against a fleet whose true reliability is known. This
 module draws, for every service of a topology, traffic with daily and weekly seasonality, a true
-baseline error rate, a heavy-tailed (log-normal) latency distribution, incidents — some of them
-caused by a failing dependency and propagated to its callers along hard synchronous edges — and
-deploys, a few of which regress. Everything is a numpy array indexed (service, step); the
-writers (hourly frame, OpenMetrics text) read those arrays and `truth` tells what was drawn.
+baseline error rate, a heavy-tailed (log-normal) latency distribution, incidents and deploys, a
+few of which regress. Those make up each service's *own* failures. Failures then travel through
+calls: every request of a service calls each of its hard synchronous dependencies, and a failed
+call fails the request, so a service's delivered errors are its own failures plus those of its
+hard dependency chain (see `generate_telemetry`). Everything is a numpy array indexed (service,
+step); the writers (hourly frames, OpenMetrics text) read those arrays and `truth` tells what was
+drawn, including each service's own availability.
 """
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections import defaultdict, deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import igraph as ig
 import numpy as np
 import numpy.typing as npt
 import polars as pl
@@ -24,7 +28,7 @@ from scipy.special import ndtr
 
 from analytics.fleet_topology import FleetTopology
 from analytics.latency_histogram import LATENCY_BUCKETS, QUANTILES, histogram_quantile
-from analytics.sli_schema import SLI_HOURLY_SCHEMA
+from analytics.sli_schema import EDGE_HOURLY_SCHEMA, SLI_HOURLY_SCHEMA
 
 #: Typical request rate (per second) and median latency (seconds) by kind of service.
 BASE_RPS = {
@@ -35,8 +39,15 @@ BASE_LATENCY_S = {
     "api_gateway": 0.09, "bff": 0.07, "backend": 0.035, "consumer": 0.06,
     "queue": 0.004, "datastore": 0.005, "cache": 0.002, "external": 0.18,
 }  # fmt: skip
+#: A dependency's incident slows its hard callers within this many hops, by this share of the
+#: slowdown per hop (errors are not attenuated: they travel through failed calls).
 PROPAGATION_DEPTH = 3
 PROPAGATION_FACTOR = 0.6
+#: Share of declared sync edges never called (dead configuration).
+UNCALLED_SHARE = 0.03
+#: Share of the caller's requests that call a soft/degraded dependency (or an undeclared one).
+PARTIAL_CALL_SHARE = (0.05, 0.5)
+UNDECLARED_CALL_SHARE = 0.2
 
 
 @dataclass
@@ -47,15 +58,22 @@ class FleetTelemetry:
     start: datetime
     step_seconds: int
     requests: npt.NDArray[np.int64]  # (services, steps)
-    errors: npt.NDArray[np.int64]  # (services, steps)
+    errors: npt.NDArray[np.int64]  # (services, steps): delivered (own + dependency) failures
     latency_median: npt.NDArray[np.float64]  # (services, steps), seconds
     latency_sigma: npt.NDArray[np.float64]  # (services,), log-space spread
     edge_calls: dict[tuple[str, str], npt.NDArray[np.int64]] = field(default_factory=dict)
+    #: Failed calls per edge and step (the service graph's `request_failed` counter).
+    edge_failed: dict[tuple[str, str], npt.NDArray[np.int64]] = field(default_factory=dict)
     truth: dict[str, Any] = field(default_factory=dict)
     #: CFS periods throttled per step (cAdvisor's container_cpu_cfs_throttled_periods_total)
     #: out of `cpu_periods_per_step` (container_cpu_cfs_periods_total).
     cpu_throttled: npt.NDArray[np.int32] | None = None
     cpu_periods_per_step: int = 0
+    #: (services, steps): the failures each service caused itself (baseline, own incidents,
+    #: bad deploys), a subset of `errors`.
+    own_errors: npt.NDArray[np.int64] = field(
+        default_factory=lambda: np.zeros((0, 0), dtype=np.int64)
+    )
 
     @property
     def steps(self) -> int:
@@ -82,13 +100,19 @@ class FleetTelemetry:
         return np.concatenate([np.minimum(finite, requests), requests], axis=1)
 
 
-def _hard_callers(topology: FleetTopology) -> dict[str, list[str]]:
-    callers: dict[str, list[str]] = defaultdict(list)
-    for edge in topology.edges:
-        attrs = edge["attributes"]
-        if attrs.get("communication_mode") == "sync" and attrs.get("criticality") == "hard":
-            callers[edge["target"]].append(edge["source"])
-    return callers
+@dataclass
+class _CallPlan:
+    """Which calls the service graph sees, decided before any failure is drawn (indices)."""
+
+    #: caller -> dependencies called once by every request (hard sync, no redundancy group)
+    hard: dict[int, list[int]]
+    #: caller -> live members of each of its redundancy groups
+    groups: dict[int, list[list[int]]]
+    #: soft/degraded sync calls and undeclared calls: a share of requests, never fail the caller
+    partial: list[tuple[int, int]]
+    calls: dict[tuple[int, int], npt.NDArray[np.int64]]
+    uncalled: list[tuple[str, str]]
+    undeclared: list[tuple[str, str]]
 
 
 def generate_telemetry(
@@ -99,7 +123,37 @@ def generate_telemetry(
     end: datetime | None = None,
     step_minutes: int = 15,
 ) -> FleetTelemetry:
-    """`days` of telemetry up to `end` (default: today 00:00 UTC), a step every `step_minutes`."""
+    """`days` of telemetry up to `end` (default: today 00:00 UTC), a step every `step_minutes`.
+
+    Failure model, per step:
+
+    - a service's **own** failure rate is its baseline error rate plus its own incidents and bad
+      deploys; `own_errors = binomial(requests, own_rate)`;
+    - every request calls each **hard sync dependency** without a redundancy group once
+      (`calls = requests`); a call fails with the dependency's delivered failure ratio at that
+      step, `failed = binomial(calls, errors_d / requests_d)`, and a failed call fails the
+      request;
+    - calls to a **redundancy group**'s members are load-balanced (multinomial, equal shares)
+      and fail with each member's ratio, but the request fails through the group only when the
+      failover fails too: `binomial(requests, Π_m ratio_m)` failures;
+    - **soft/degraded** sync calls (a share of 0.05–0.5 of requests) and **undeclared** calls
+      (0.2) fail with the dependency's ratio but never fail the caller; async edges carry no
+      calls; ~3% of declared sync edges are never called (and so propagate nothing);
+    - a request fails if any of those reasons fails it. The reasons are independent random
+      subsets of the step's requests: starting from the own failures, each further reason's
+      failed count is spread over the requests uniformly and only those landing on still-good
+      requests are added (a hypergeometric draw), so `errors ≥ own_errors`, every per-edge
+      failed count stays the one emitted, and given those counts `E[1 − errors/requests] =
+      (1 − own/requests) × Π_r (1 − failed_r/requests)` exactly.
+
+    Services are computed dependencies first (reverse topological order of the condensation of
+    the called hard sync graph). Inside a hard sync cycle members go in a fixed order
+    (depth-first post-order from its first member), and a call to a member not yet computed
+    fails with that member's *own* failure ratio (an approximation; such edges are listed in
+    `truth["cycle_calls_at_own_rate"]`). An incident's `propagated_to` lists every service
+    whose requests call the failing one on every request, directly or transitively (BFS order);
+    latency slows, attenuated, within PROPAGATION_DEPTH hops of it.
+    """
     if days < 1:
         raise ValueError("days must be at least 1")
     if 60 % step_minutes:
@@ -115,7 +169,7 @@ def generate_telemetry(
     n = len(services)
 
     base_rps = np.array([BASE_RPS.get(k, 25.0) for k in kinds]) * rng.lognormal(0.0, 0.8, n)
-    error_rate = 10 ** rng.uniform(-4.3, -2.3, n)
+    error_rate = 10 ** rng.uniform(-4.8, -2.8, n)
     median = np.array([BASE_LATENCY_S.get(k, 0.035) for k in kinds]) * rng.lognormal(0, 0.35, n)
     sigma = rng.uniform(0.35, 0.9, n)
 
@@ -128,24 +182,24 @@ def generate_telemetry(
     )
     expected = base_rps[:, np.newaxis] * step * season[np.newaxis, :]
     requests = rng.poisson(expected).astype(np.int64)
+    plan = _plan_calls(topology, requests, index, rng)
+    callers: dict[int, list[int]] = defaultdict(list)
+    for source, targets in plan.hard.items():
+        for target in targets:
+            callers[target].append(source)
 
     error_boost = np.zeros((n, steps))
     latency_factor = np.ones((n, steps))
-    callers = _hard_callers(topology)
     incidents: list[dict[str, Any]] = []
-
-    def hit(i: int, lo: int, hi: int, errors: float, slow: float) -> None:
-        error_boost[i, lo:hi] += errors
-        latency_factor[i, lo:hi] = np.maximum(latency_factor[i, lo:hi], slow)
-
     steps_per_hour = 3600 // step
     for i, service in enumerate(services):
         for _ in range(rng.poisson(days / 30)):  # about one incident a month
             lo = int(rng.integers(0, steps))
             hi = min(steps, lo + int(rng.integers(1, 5)) * steps_per_hour)
             added, slow = float(rng.uniform(0.01, 0.2)), float(rng.uniform(1.5, 4.0))
-            hit(i, lo, hi, added, slow)
-            affected = _propagate(i, lo, hi, added, slow, services, index, callers, hit)
+            error_boost[i, lo:hi] += added
+            latency_factor[i, lo:hi] = np.maximum(latency_factor[i, lo:hi], slow)
+            affected = _slow_callers(i, lo, hi, slow, callers, latency_factor)
             incidents.append(
                 {
                     "service": service,
@@ -153,7 +207,7 @@ def generate_telemetry(
                     "end": _iso(start + timedelta(seconds=hi * step)),
                     "error_rate_added": round(added, 4),
                     "latency_factor": round(slow, 3),
-                    "propagated_to": affected,
+                    "propagated_to": [services[j] for j in affected],
                 }
             )
 
@@ -182,12 +236,17 @@ def generate_telemetry(
             lo += int(rng.integers(36, 108)) * steps_per_hour
         deploys[service] = times
 
-    rate = np.clip(error_rate[:, np.newaxis] + error_boost, 0.0, 1.0)
-    errors = rng.binomial(requests, rate).astype(np.int64)
+    own_rate = np.clip(error_rate[:, np.newaxis] + error_boost, 0.0, 1.0)
+    del error_boost
+    own_errors = rng.binomial(requests, own_rate).astype(np.int64)
+    del own_rate
+    errors, failed, approximated = _draw_failures(plan, requests, own_errors, rng)
     cpu_throttled, periods, throttling = _cpu_throttling(seed, n, steps, step, season)
     latency_median = median[:, np.newaxis] * latency_factor
 
-    edge_calls, uncalled, undeclared = _service_graph_calls(topology, requests, index, rng)
+    def named(pair: tuple[int, int]) -> tuple[str, str]:
+        return services[pair[0]], services[pair[1]]
+
     telemetry = FleetTelemetry(
         services=services,
         start=start,
@@ -196,12 +255,15 @@ def generate_telemetry(
         errors=errors,
         latency_median=latency_median,
         latency_sigma=sigma,
-        edge_calls=edge_calls,
+        edge_calls={named(pair): calls for pair, calls in plan.calls.items()},
+        edge_failed={named(pair): failed[pair] for pair in plan.calls},
         cpu_throttled=cpu_throttled,
         cpu_periods_per_step=periods,
+        own_errors=own_errors,
     )
     total_requests = requests.sum(axis=1)
     total_errors = errors.sum(axis=1)
+    total_own = own_errors.sum(axis=1)
     telemetry.truth = {
         "start": _iso(start),
         "end": _iso(end),
@@ -212,8 +274,11 @@ def generate_telemetry(
                 "service_type": kinds[i],
                 "base_rps": round(float(base_rps[i]), 4),
                 "baseline_error_rate": float(error_rate[i]),
+                "own_error_rate_baseline": float(error_rate[i]),
                 "baseline_availability": 1.0 - float(error_rate[i]),
-                "realized_availability": 1.0 - float(total_errors[i]) / max(1, total_requests[i]),
+                "own_availability": 1.0 - float(total_own[i]) / max(1, int(total_requests[i])),
+                "realized_availability": 1.0
+                - float(total_errors[i]) / max(1, int(total_requests[i])),
                 "latency_median_s": float(median[i]),
                 "latency_sigma": float(sigma[i]),
                 "baseline_latency_p99_s": float(median[i] * math.exp(2.3263 * sigma[i])),
@@ -224,8 +289,9 @@ def generate_telemetry(
         },
         "incidents": incidents,
         "deploy_regressions": regressions,
-        "uncalled_declared_edges": [list(p) for p in uncalled],
-        "undeclared_calls": [list(p) for p in undeclared],
+        "uncalled_declared_edges": [list(p) for p in plan.uncalled],
+        "undeclared_calls": [list(p) for p in plan.undeclared],
+        "cycle_calls_at_own_rate": [list(named(p)) for p in approximated],
     }
     return telemetry
 
@@ -247,81 +313,174 @@ def _cpu_throttling(
     return throttled, periods, np.asarray(realized, dtype=np.float64)
 
 
-def _propagate(
-    origin: int,
-    lo: int,
-    hi: int,
-    errors: float,
-    slow: float,
-    services: Sequence[str],
-    index: dict[str, int],
-    callers: dict[str, list[str]],
-    hit: Any,
-) -> list[str]:
-    """A failing dependency fails a share of its hard callers' requests, and theirs, attenuated."""
-    affected: list[str] = []
-    frontier = [(origin, errors, slow)]
-    seen = {origin}
-    for _ in range(PROPAGATION_DEPTH):
-        following = []
-        for i, err, lat in frontier:
-            for caller in callers.get(services[i], []):
-                j = index[caller]
-                if j in seen:
-                    continue
-                seen.add(j)
-                e, s = err * PROPAGATION_FACTOR, 1 + (lat - 1) * PROPAGATION_FACTOR
-                hit(j, lo, hi, e, s)
-                affected.append(caller)
-                following.append((j, e, s))
-        frontier = following
-    return affected
-
-
-def _service_graph_calls(
+def _plan_calls(
     topology: FleetTopology,
     requests: npt.NDArray[np.int64],
     index: dict[str, int],
     rng: np.random.Generator,
-) -> tuple[
-    dict[tuple[str, str], npt.NDArray[np.int64]], list[tuple[str, str]], list[tuple[str, str]]
-]:
-    """Call counts as a tracing pipeline's service graph would see them.
+) -> _CallPlan:
+    """Call counts as a tracing pipeline's service graph would see them: a hard sync edge is
+    called by every request, a redundancy group's members share them (multinomial), a
+    soft/degraded edge by a share of them; async edges carry no calls.
 
     A few declared sync edges are never exercised (dead configuration) and a few calls are not
     declared (hidden dependencies), so edge discovery has real divergences to find.
     """
-    calls: dict[tuple[str, str], npt.NDArray[np.int64]] = {}
+    hard: dict[int, list[int]] = defaultdict(list)
+    grouped: dict[tuple[int, str], list[int]] = {}
+    partial: list[tuple[int, int]] = []
+    calls: dict[tuple[int, int], npt.NDArray[np.int64]] = {}
     uncalled: list[tuple[str, str]] = []
     declared: set[tuple[str, str]] = set()
     for edge in topology.edges:
         pair = (edge["source"], edge["target"])
         declared.add(pair)
-        if edge["attributes"].get("communication_mode") != "sync":
+        attrs = edge["attributes"]
+        if attrs.get("communication_mode") != "sync":
             continue
-        if rng.random() < 0.03:
+        if rng.random() < UNCALLED_SHARE:
             uncalled.append(pair)
             continue
-        share = (
-            rng.uniform(0.6, 1.0)
-            if edge["attributes"].get("criticality") == "hard"
-            else (rng.uniform(0.05, 0.5))
-        )
-        calls[pair] = rng.poisson(requests[index[pair[0]]] * share).astype(np.int64)
-    services = [n["service_id"] for n in topology.nodes]
+        s, d = index[pair[0]], index[pair[1]]
+        if attrs.get("criticality") == "hard":
+            if group := attrs.get("redundancy_group"):
+                grouped.setdefault((s, str(group)), []).append(d)
+            else:
+                hard[s].append(d)
+                calls[(s, d)] = requests[s].copy()
+        else:
+            share = rng.uniform(*PARTIAL_CALL_SHARE)
+            calls[(s, d)] = rng.binomial(requests[s], share).astype(np.int64)
+            partial.append((s, d))
+    groups: dict[int, list[list[int]]] = defaultdict(list)
+    for (s, _), members in grouped.items():
+        split = rng.multinomial(requests[s], np.full(len(members), 1.0 / len(members)))
+        for k, m in enumerate(members):
+            calls[(s, m)] = np.ascontiguousarray(split[:, k], dtype=np.int64)
+        groups[s].append(members)
     backends = [
         n["service_id"] for n in topology.nodes if n["metadata"].get("service_type") == "backend"
     ]
     undeclared: list[tuple[str, str]] = []
-    for _ in range(max(1, len(services) // 50)):
+    for _ in range(max(1, len(topology.nodes) // 50)):
         if len(backends) < 2:
             break
         a, b = (str(x) for x in rng.choice(backends, 2, replace=False))
-        if (a, b) in declared or (a, b) in calls:
+        pair_index = (index[a], index[b])
+        if (a, b) in declared or pair_index in calls:
             continue
         undeclared.append((a, b))
-        calls[(a, b)] = rng.poisson(requests[index[a]] * 0.2).astype(np.int64)
-    return calls, uncalled, undeclared
+        calls[pair_index] = rng.binomial(requests[index[a]], UNDECLARED_CALL_SHARE).astype(np.int64)
+        partial.append(pair_index)
+    return _CallPlan(dict(hard), dict(groups), partial, calls, uncalled, undeclared)
+
+
+def _slow_callers(
+    origin: int,
+    lo: int,
+    hi: int,
+    slow: float,
+    callers: dict[int, list[int]],
+    latency_factor: npt.NDArray[np.float64],
+) -> list[int]:
+    """Every direct or transitive hard caller of `origin` (BFS order); the incident's slowdown
+    reaches those within PROPAGATION_DEPTH hops, attenuated by PROPAGATION_FACTOR a hop."""
+    affected: list[int] = []
+    seen = {origin}
+    queue = deque([(origin, 0)])
+    while queue:
+        i, depth = queue.popleft()
+        for j in callers.get(i, ()):
+            if j in seen:
+                continue
+            seen.add(j)
+            affected.append(j)
+            queue.append((j, depth + 1))
+            if depth < PROPAGATION_DEPTH:
+                factor = 1 + (slow - 1) * PROPAGATION_FACTOR ** (depth + 1)
+                latency_factor[j, lo:hi] = np.maximum(latency_factor[j, lo:hi], factor)
+    return affected
+
+
+def _dependency_order(n: int, plan: _CallPlan) -> list[list[int]]:
+    """Strongly connected components of the called hard sync graph, dependencies first."""
+    edges = [(s, d) for s, targets in plan.hard.items() for d in targets]
+    edges += [(s, m) for s, groups in plan.groups.items() for g in groups for m in g]
+    graph = ig.Graph(n=n, edges=edges, directed=True)
+    components = graph.connected_components(mode="strong")
+    condensed = components.cluster_graph()
+    condensed.simplify()
+    members: dict[int, list[int]] = defaultdict(list)
+    for vertex, component in enumerate(components.membership):
+        members[component].append(vertex)
+    order = reversed(condensed.topological_sorting(mode="out"))
+    return [_cycle_order(members[c], graph) if len(members[c]) > 1 else members[c] for c in order]
+
+
+def _cycle_order(members: list[int], graph: ig.Graph) -> list[int]:
+    """A fixed order for a hard sync cycle: depth-first post-order from its first member, so
+    that most calls inside it go to a member already computed (a simple cycle: all but one)."""
+    inside = set(members)
+    order: list[int] = []
+    seen = {members[0]}
+    stack = [(members[0], iter(sorted(graph.successors(members[0]))))]
+    while stack:
+        vertex, successors = stack[-1]
+        following = next((v for v in successors if v in inside and v not in seen), None)
+        if following is None:
+            stack.pop()
+            order.append(vertex)
+        else:
+            seen.add(following)
+            stack.append((following, iter(sorted(graph.successors(following)))))
+    return order
+
+
+def _draw_failures(
+    plan: _CallPlan,
+    requests: npt.NDArray[np.int64],
+    own_errors: npt.NDArray[np.int64],
+    rng: np.random.Generator,
+) -> tuple[
+    npt.NDArray[np.int64], dict[tuple[int, int], npt.NDArray[np.int64]], list[tuple[int, int]]
+]:
+    """(delivered errors, failed calls per edge, calls drawn at a callee's own ratio):
+    see `generate_telemetry` for the model."""
+    errors = own_errors.copy()
+    done = np.zeros(len(requests), dtype=bool)
+    failed: dict[tuple[int, int], npt.NDArray[np.int64]] = {}
+    approximated: list[tuple[int, int]] = []
+
+    def ratio(d: int) -> npt.NDArray[np.float64]:
+        counts = errors[d] if done[d] else own_errors[d]
+        return np.asarray(counts / np.maximum(requests[d], 1), dtype=np.float64)
+
+    for component in _dependency_order(len(requests), plan):
+        for s in component:
+            total = requests[s]
+            reasons: list[npt.NDArray[np.int64]] = []
+            for d in plan.hard.get(s, ()):
+                if not done[d]:
+                    approximated.append((s, d))
+                failed[(s, d)] = rng.binomial(total, ratio(d)).astype(np.int64)
+                reasons.append(failed[(s, d)])
+            for members in plan.groups.get(s, ()):
+                all_fail = np.ones(len(total))
+                for m in members:
+                    if not done[m]:
+                        approximated.append((s, m))
+                    r = ratio(m)
+                    failed[(s, m)] = rng.binomial(plan.calls[(s, m)], r).astype(np.int64)
+                    all_fail *= r
+                reasons.append(rng.binomial(total, all_fail).astype(np.int64))
+            failing = errors[s]  # a view: `errors` started as a copy of the own failures
+            for k in reasons:
+                # k failures spread over the step's requests: those on good requests are new.
+                failing += rng.hypergeometric(total - failing, failing, k)
+            done[s] = True
+    for s, d in plan.partial:
+        failed[(s, d)] = rng.binomial(plan.calls[(s, d)], ratio(d)).astype(np.int64)
+    return errors, failed, approximated
 
 
 def _iso(moment: datetime) -> str:
@@ -380,6 +539,35 @@ def service_graph_daily(telemetry: FleetTelemetry) -> pl.DataFrame:
             "calls": pl.Int64(),
         },
         orient="row",
+    )
+
+
+def service_graph_hourly(telemetry: FleetTelemetry) -> pl.DataFrame:
+    """(client, server, hour, calls, failed) for every edge with calls and every whole hour, in
+    the EDGE_HOURLY_SCHEMA (hour = its start), sorted by edge then hour."""
+    per_hour = telemetry.steps_per_hour
+    hours = telemetry.steps // per_hour
+    pairs = sorted(telemetry.edge_calls)
+    if not pairs or not hours:
+        return pl.DataFrame(schema=EDGE_HOURLY_SCHEMA)
+    calls = np.empty((len(pairs), hours), dtype=np.int64)
+    failed = np.zeros((len(pairs), hours), dtype=np.int64)
+    for k, pair in enumerate(pairs):  # edge by edge: no (edges, steps) copy of the counters
+        calls[k] = telemetry.edge_calls[pair][: hours * per_hour].reshape(hours, per_hour).sum(1)
+        if (edge_failed := telemetry.edge_failed.get(pair)) is not None:
+            failed[k] = edge_failed[: hours * per_hour].reshape(hours, per_hour).sum(1)
+    edge = pl.Series(np.repeat(np.arange(len(pairs)), hours))
+    first = int(telemetry.start.timestamp() * 1_000_000)
+    stamps = first + np.tile(np.arange(hours, dtype=np.int64) * 3_600_000_000, len(pairs))
+    return pl.DataFrame(
+        {
+            "client": pl.Series([c for c, _ in pairs], dtype=pl.String()).gather(edge),
+            "server": pl.Series([s for _, s in pairs], dtype=pl.String()).gather(edge),
+            "hour": pl.Series(stamps).cast(pl.Datetime("us", "UTC")),
+            "calls": calls.ravel(),
+            "failed": failed.ravel(),
+        },
+        schema=EDGE_HOURLY_SCHEMA,
     )
 
 
@@ -455,5 +643,15 @@ def openmetrics_lines(telemetry: FleetTelemetry, progress: Any | None = None) ->
         yield "".join(
             f"traces_service_graph_request_total{label} {v} {t}\n"
             for v, t in zip(np.cumsum(calls), times, strict=True)
+        )
+    yield "# HELP traces_service_graph_request_failed Failed calls between services.\n"
+    yield "# TYPE traces_service_graph_request_failed counter\n"
+    zeros = np.zeros(telemetry.steps, dtype=np.int64)
+    for pair in sorted(telemetry.edge_calls):
+        label = _labels(client=pair[0], server=pair[1])
+        failed = np.cumsum(telemetry.edge_failed.get(pair, zeros))
+        yield "".join(
+            f"traces_service_graph_request_failed_total{label} {v} {t}\n"
+            for v, t in zip(failed, times, strict=True)
         )
     yield "# EOF\n"

@@ -225,16 +225,18 @@ def generate_topology(
             # Otherwise mostly short hops in rank: neighbours in a domain call each other.
             hop = int(rng.expovariate(1 / max(2.0, len(backends) / 20)))
             j = min(len(backends) - 1, i + 1 + hop)
-        return b.add(backends[i], backends[j], b.call(hard=0.75, soft=0.15))
+        return b.add(backends[i], backends[j], b.call(hard=0.5, soft=0.3))
 
     # The skeleton: every service takes part, every layer is wired.
+    # A gateway routes each request to one BFF: a BFF down degrades the gateway (its routes
+    # fail), it does not take every request down with it.
     for k, bff in enumerate(bffs):
-        b.add(gateways[k % len(gateways)], bff, b.sync("http", 3000))
+        b.add(gateways[k % len(gateways)], bff, b.sync("http", 3000, criticality="degraded"))
     for gateway in gateways:
         for bff in rng.sample(bffs, min(len(bffs), 2)):
-            b.add(gateway, bff, b.sync("http", 3000))
+            b.add(gateway, bff, b.sync("http", 3000, criticality="degraded"))
     for k, backend in enumerate(backends):
-        b.add(bffs[k % len(bffs)], backend, b.call())
+        b.add(bffs[k % len(bffs)], backend, b.call(hard=0.3, soft=0.5))
         store_edge(backend, stores[k % len(stores)])
     for k, store in enumerate(stores[len(backends) :]):
         store_edge(backends[k % len(backends)], store)
@@ -276,7 +278,7 @@ def generate_topology(
         if roll < 0.55:
             forward_backend_edge()
         elif roll < 0.70:
-            b.add(rng.choice(bffs), rng.choice(backends), b.call())
+            b.add(rng.choice(bffs), rng.choice(backends), b.call(hard=0.3, soft=0.5))
         elif roll < 0.85:
             store_edge(backends[pick_caller()], rng.choice(stores))
         elif roll < 0.90:
@@ -286,7 +288,9 @@ def generate_topology(
         elif roll < 0.97:
             store_edge(rng.choice(consumers), rng.choice(stores))
         else:
-            b.add(rng.choice(gateways), rng.choice(bffs), b.sync("http", 3000))
+            b.add(
+                rng.choice(gateways), rng.choice(bffs), b.sync("http", 3000, criticality="degraded")
+            )
     return FleetTopology(nodes=nodes, edges=b.edges, cycles=cycle_members)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from analytics.composite_availability import CompositeResult
@@ -14,6 +14,78 @@ def _number(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
+def _days(start: datetime, end: datetime) -> str:
+    days = (end - start) / timedelta(days=1)
+    return f"{round(days)}" if abs(days - round(days)) < 1e-6 else f"{days:.1f}"
+
+
+def _archetype(service_type: str | None) -> str:
+    if service_type:
+        return f"the {service_type} archetype baseline"
+    return "the archetype baseline for its service type"
+
+
+def _availability_summary(
+    service: str,
+    tiers: TierSet,
+    lookback_days: str,
+    service_type: str | None,
+    availability_source: str | None,
+) -> str:
+    """Where the availability numbers came from: measured counts, a published SLA, or the
+    archetype of the service's type."""
+    balanced = tiers.availability["balanced"].target
+    observed = tiers.observed_availability
+    had = tiers.data_quality.days_with_data
+    if tiers.cold_start or observed is None:
+        origin = (
+            "its targets are derived from its published SLA"
+            if availability_source == "published_sla"
+            else f"its targets are {_archetype(service_type)}"
+        )
+        return (
+            f"{service} has too little history to measure ({had} day(s) of data in the "
+            f"{lookback_days}-day lookback): {origin} (balanced {balanced}%)"
+            + (
+                ", capped by what its dependencies can deliver."
+                if tiers.capped_by_composite
+                else "."
+            )
+        )
+    return (
+        f"{service} achieved {observed * 100:.3f}% availability, measured from {had} days of "
+        f"request/error counts in the {lookback_days}-day lookback. "
+        f"The Balanced target of {balanced}% "
+        + (
+            "is capped by what its dependencies can deliver."
+            if tiers.capped_by_composite
+            else f"provides a {observed * 100 - balanced:.3f} pp margin."
+        )
+    )
+
+
+def _latency_summary(
+    service: str, tiers: TierSet, lookback_days: str, service_type: str | None
+) -> str:
+    """Where the latency numbers came from: the merged histogram, or the archetype."""
+    balanced_ms = tiers.latency["balanced"].target_ms
+    if tiers.cold_start:
+        return (
+            f"{service} has too little history to measure its latency: its latency targets are "
+            f"{_archetype(service_type)} (balanced p99 {balanced_ms:.0f} ms)."
+        )
+    return (
+        f"{service}'s latency targets come from its latency histogram merged over the "
+        f"{lookback_days}-day lookback; balanced = p99 + a "
+        f"{tiers.latency_noise_margin:.1%} noise margin ({balanced_ms:.0f} ms)"
+        + (
+            f", the margin widened by {tiers.cpu_throttling_ratio:.1%} of CPU periods throttled."
+            if tiers.cpu_throttling_ratio and tiers.latency_noise_margin > 0.05
+            else "."
+        )
+    )
+
+
 def recommendation_document(
     service: str,
     tiers: TierSet,
@@ -22,7 +94,11 @@ def recommendation_document(
     generated_at: datetime,
     lookback_start: datetime,
     lookback_end: datetime,
+    service_type: str | None = None,
+    availability_source: str | None = None,
 ) -> dict[str, Any]:
+    """`service_type` names the archetype of a cold-start service; `availability_source`
+    ("published_sla" for an external with a published SLA) says where its targets came from."""
     availability = {
         name: {
             "target": tier.target,
@@ -43,18 +119,10 @@ def recommendation_document(
     }
     observed = tiers.observed_availability
     balanced = tiers.availability["balanced"].target
-    if observed is None:
-        summary = f"{service} has too little history; targets come from its archetype."
-    else:
-        summary = (
-            f"{service} achieved {observed * 100:.3f}% availability over the lookback. "
-            f"The Balanced target of {balanced}% "
-            + (
-                "is capped by what its dependencies can deliver."
-                if tiers.capped_by_composite
-                else f"provides a {observed * 100 - balanced:.3f} pp margin."
-            )
-        )
+    lookback_days = _days(lookback_start, lookback_end)
+    summary = _availability_summary(
+        service, tiers, lookback_days, service_type, availability_source
+    )
     impact: dict[str, Any] | None = None
     if composite is not None:
         bottleneck = composite.bottleneck
@@ -63,7 +131,8 @@ def recommendation_document(
             "composite_availability_bound": round(composite.composite_bound * 100, 4),
             "bottleneck_service": bottleneck.name if bottleneck else None,
             "bottleneck_contribution": (
-                f"Consumes {min(1.0, (1 - bottleneck.availability) / budget):.0%} of the error "
+                "Its unavailability alone would take "
+                f"{min(1.0, (1 - bottleneck.availability) / budget):.0%} of the error "
                 f"budget at the {balanced}% target"
                 if bottleneck
                 else None
@@ -90,9 +159,26 @@ def recommendation_document(
             "supernode": list(composite.supernode) if composite.supernode else None,
             "depth": composite.depth,
             "confidence": composite.confidence,
+            "own_availability": round(composite.self_availability * 100, 4),
+            "promised_bound": (
+                round(composite.promised_bound * 100, 4)
+                if composite.promised_bound is not None
+                else None
+            ),
+            "dependencies_entitled_to_budget": [
+                {
+                    "service": p.service,
+                    "accepted_target": round(p.target * 100, 4),
+                    "delivered": round(p.delivered * 100, 4),
+                }
+                for p in composite.promises
+            ],
             "note": (
-                "R = R_self × Π R_dep over the distinct services reachable through hard sync "
-                "edges; R_self is the service's own observed availability."
+                "R = R_own × Π R_own over the distinct units reachable through hard sync edges. "
+                "R_own is a service's intrinsic availability: what it delivered with the "
+                "failures its hard dependencies caused taken out (failed calls to them where "
+                "the service graph reports them, else its hourly availability divided by "
+                "theirs), so no dependency is counted twice."
             ),
         }
     quality = tiers.data_quality
@@ -116,6 +202,9 @@ def recommendation_document(
                 "explanation": {
                     "summary": summary,
                     "observed_availability": observed,
+                    "intrinsic_availability": (
+                        composite.self_availability if composite is not None else None
+                    ),
                     "dependency_impact": impact,
                 },
                 "notes": list(tiers.notes),
@@ -125,18 +214,7 @@ def recommendation_document(
                 "metric": "p99_response_time_ms",
                 "tiers": latency,
                 "explanation": {
-                    "summary": (
-                        f"{service}'s latency targets come from its merged latency histogram "
-                        f"over the lookback; balanced = p99 + a "
-                        f"{tiers.latency_noise_margin:.1%} noise margin "
-                        f"({latency['balanced']['target_ms']:.0f} ms)"
-                        + (
-                            f", the margin widened by {tiers.cpu_throttling_ratio:.1%} of CPU "
-                            "periods throttled."
-                            if tiers.cpu_throttling_ratio and tiers.latency_noise_margin > 0.05
-                            else "."
-                        )
-                    ),
+                    "summary": _latency_summary(service, tiers, lookback_days, service_type),
                     "note": (
                         "Latency SLOs come from measurement, not composition "
                         "(percentiles are not additive)."

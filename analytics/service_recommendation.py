@@ -3,6 +3,7 @@ service) and by the API's on-demand regeneration (for one), so both give the sam
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
@@ -23,6 +24,14 @@ from analytics.recommendation_document import recommendation_document
 from analytics.slo_tiers import TierSet, recommend_tiers
 
 
+def recommendation_seed(partition: str, service: str, graph: str) -> int:
+    """The resampling seed of one recommendation, from what it is a recommendation *of*: the
+    day partition, the service and the graph's content hash. The same inputs give the same
+    recommendation, byte for byte, whichever run (or `force_regenerate`) computes it."""
+    digest = hashlib.blake2b(f"{partition}|{service}|{graph}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
 def recommend_service(
     service: str,
     rows: pl.DataFrame,
@@ -32,21 +41,37 @@ def recommend_service(
     generated_at: datetime,
     service_type: str | None = None,
     fleet_excess: npt.NDArray[np.float64] | None = None,
+    seed: int = 0,
+    absorbs: bool = False,
+    published_sla: float | None = None,
 ) -> tuple[TierSet, dict[str, Any]]:
     """Tiers and the TRD-shaped document; `rows` are the service's `sli_hourly` rows, aligned
     here to `hours` (the lookback, hour starts) so gaps count as gaps."""
     requests, errors, present, buckets, throttling = _aligned(rows, hours)
-    tiers = recommend_tiers(
-        requests,
-        errors,
-        LATENCY_BUCKETS,
-        buckets,
-        present,
-        composite_bound=composite.composite_bound if composite else None,
-        service_type=service_type,
-        fleet_excess=fleet_excess,
-        cpu_throttling_ratio=throttling,
-    )
+
+    def tiers_for(
+        error_scale: float, bound: float | None, success_scale: float = 1.0, interval: bool = False
+    ) -> TierSet:
+        """The tiers with errors scaled, successes scaled (a dependency's what-if) and a bound."""
+        scaled = requests - (requests - errors * error_scale) * success_scale
+        return recommend_tiers(
+            requests,
+            np.clip(scaled, 0.0, requests),
+            LATENCY_BUCKETS,
+            buckets,
+            present,
+            composite_bound=bound,
+            service_type=service_type,
+            fleet_excess=fleet_excess,
+            cpu_throttling_ratio=throttling,
+            seed=seed,
+            absorbs=absorbs,
+            promised_bound=composite.promised_bound if composite else None,
+            published_sla=published_sla,
+            with_interval=interval,
+        )
+
+    tiers = tiers_for(1.0, composite.composite_bound if composite else None, interval=True)
     document = recommendation_document(
         service,
         tiers,
@@ -54,9 +79,13 @@ def recommend_service(
         generated_at=generated_at,
         lookback_start=hours[0],
         lookback_end=hours[-1] + (hours[1] - hours[0] if len(hours) > 1 else hours[0] - hours[0]),
+        service_type=service_type,
+        availability_source=tiers.availability_source,
     )
     availability, latency = document["recommendations"]
-    availability["explanation"]["counterfactuals"] = availability_counterfactuals(tiers, composite)
+    availability["explanation"]["counterfactuals"] = availability_counterfactuals(
+        tiers, composite, rerun=tiers_for
+    )
     latency["explanation"]["counterfactuals"] = latency_counterfactuals(tiers)
     if not tiers.cold_start:
         # What the fleet model explains this service by; attributions come with the fleet run.

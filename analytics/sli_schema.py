@@ -23,3 +23,15 @@ _COLUMNS: list[tuple[str, pl.DataType]] = [
 #: The `sli_hourly` table: one row per service per hour (latency in seconds, cumulative
 #: `latency_buckets` over LATENCY_BUCKETS plus +Inf).
 SLI_HOURLY_SCHEMA = pl.Schema(_COLUMNS)
+
+#: The service graph per edge and hour (`service_graph_hourly`): calls from `client` to
+#: `server` during the hour starting at `hour`, and how many of them failed.
+EDGE_HOURLY_SCHEMA = pl.Schema(
+    {
+        "client": pl.String(),
+        "server": pl.String(),
+        "hour": pl.Datetime("us", "UTC"),
+        "calls": pl.Int64(),
+        "failed": pl.Int64(),
+    }
+)

@@ -20,6 +20,7 @@ from functools import lru_cache
 import numpy as np
 import numpy.typing as npt
 
+from analytics.composite_availability import EXTERNAL_SLA_ADJUSTMENT_PP, external_availability
 from analytics.latency_histogram import histogram_quantile
 
 MINUTES_PER_MONTH = 365 * 24 * 60 / 12  # 43,800: the TRD's error-budget month
@@ -85,9 +86,17 @@ class TierSet:
     notes: tuple[str, ...] = field(default=())
     cpu_throttling_ratio: float | None = None
     latency_noise_margin: float = 0.05
-    #: Before the cap, for counterfactuals: the balanced level (percent) and the merged p99 (s).
-    uncapped_balanced: float | None = None
+    #: Before the cap, for counterfactuals: each tier's level (percent), and the merged p99 (s).
+    raw_levels: dict[str, float] | None = None
+    absorbs: bool = False
+    composite_bound: float | None = None
+    promised_bound: float | None = None
     observed_p99_s: float | None = None
+    availability_source: str = "history"  # history | archetype | published_sla
+
+    @property
+    def uncapped_balanced(self) -> float | None:
+        return self.raw_levels["balanced"] if self.raw_levels else None
 
 
 def error_budget_minutes(target_percent: float) -> float:
@@ -164,6 +173,22 @@ def fleet_excess_pool(
     return np.asarray(excess[~np.isnan(excess)], dtype=np.float64)
 
 
+#: The fleet prior is kept as this many evenly spaced quantiles of the fleet's bad-day excess:
+#: the same distribution for the draws, small enough to publish beside the recommendations so
+#: that `force_regenerate` uses the prior the daily run used, and independent of row order.
+PRIOR_POINTS = 1024
+
+
+def fleet_prior(
+    daily_requests: npt.NDArray[np.float64], daily_errors: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64] | None:
+    """The fleet prior (services × days in): `fleet_excess_pool` as PRIOR_POINTS quantiles."""
+    pool = fleet_excess_pool(daily_requests, daily_errors)
+    if not len(pool):
+        return None
+    return np.asarray(np.quantile(pool, np.linspace(0.0, 1.0, PRIOR_POINTS)), dtype=np.float64)
+
+
 def _with_fleet_days(
     daily_req: npt.NDArray[np.float64],
     daily_err: npt.NDArray[np.float64],
@@ -185,15 +210,21 @@ def _with_fleet_days(
     )
 
 
+#: The day-index tables only depend on the shape of a history, so they are drawn from a
+#: constant seed and shared by every service; what is particular to a service (which fleet
+#: bad days it borrows) is drawn from its own seed.
+TABLE_SEED = 0
+
+
 @lru_cache(maxsize=32)
 def _index_tables(
-    n: int, extra: int, prior_share: float, seed: int
+    n: int, extra: int, prior_share: float
 ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
     """Which days each simulated month draws: for the targets, and for the nested interval
     (outer resamples of the observed days × inner months). Only the shape of a service's
     history matters here, so one table serves every service with as many days (the fleet's
     usual case): the pipeline draws its random numbers once, not once per service."""
-    rng = np.random.default_rng(seed + 1)
+    rng = np.random.default_rng(TABLE_SEED + 1)
 
     def mix(picks: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
         if prior_share <= 0 or extra <= 0:
@@ -214,6 +245,69 @@ def _index_tables(
     return tables
 
 
+def _tier_shares(prior_share: float, n: int) -> dict[str, float]:
+    """Each tier's weight of the fleet's bad days: safer tiers weigh them more."""
+    shares = {}
+    for tier, factor in TIER_PRIOR_FACTORS.items():
+        if prior_share <= 0 or factor <= 1:
+            shares[tier] = prior_share
+        else:
+            heavy = factor * PRIOR_DAYS
+            shares[tier] = heavy / (heavy + n)
+    return shares
+
+
+def _raw_levels(
+    table_req: npt.NDArray[np.float64],
+    table_err: npt.NDArray[np.float64],
+    n: int,
+    prior_share: float,
+    *,
+    resampled: bool,
+) -> tuple[dict[str, npt.NDArray[np.float64]], npt.NDArray[np.float64]]:
+    """Each tier's level (percent) before the bound: the tier's quantile of simulated months,
+    and for a safer tier also of months weighing the fleet's bad days more (the lower wins).
+    With `resampled`, one level per resample of the observed days (the interval's statistic);
+    also returns the months behind the plain targets."""
+    extra = len(table_req) - n
+    shares = _tier_shares(prior_share, n)
+    months: dict[float, npt.NDArray[np.float64]] = {}
+    for share in {prior_share, *shares.values()}:
+        draws, nested = _index_tables(n, extra, share)
+        months[share] = monthly_availability(table_req, table_err, nested if resampled else draws)
+    axis = -1
+    levels = {}
+    for tier, level in AVAILABILITY_LEVELS.items():
+        value = np.quantile(months[prior_share], level, axis=axis) * 100
+        if shares[tier] != prior_share:
+            value = np.minimum(value, np.quantile(months[shares[tier]], level, axis=axis) * 100)
+        levels[tier] = np.asarray(value, dtype=np.float64)
+    return levels, months[prior_share]
+
+
+def shape_tiers(
+    raw: dict[str, npt.NDArray[np.float64]] | dict[str, float],
+    composite_bound: float | None,
+    observed: float,
+    *,
+    absorbs: bool = False,
+    promised: float | None = None,
+) -> dict[str, npt.NDArray[np.float64]]:
+    """The bound's cap and the tiers' order applied to raw levels (percent): the one step the
+    targets, their intervals and every counterfactual go through. `promised` (the bound if the
+    dependencies delivered only their accepted SLOs) caps the conservative tier."""
+    uncapped = np.asarray(raw["balanced"], dtype=np.float64)
+    balanced = balanced_under_bound(uncapped, composite_bound, observed, absorbs=absorbs)
+    conservative = np.minimum(np.asarray(raw["conservative"], dtype=np.float64), balanced)
+    if promised is not None:
+        conservative = np.minimum(conservative, promised * 100)
+    return {
+        "conservative": conservative,
+        "balanced": balanced,
+        "aggressive": np.maximum(np.asarray(raw["aggressive"], dtype=np.float64), balanced),
+    }
+
+
 def availability_tiers(
     requests: npt.ArrayLike,
     errors: npt.ArrayLike,
@@ -222,24 +316,71 @@ def availability_tiers(
     window_hours: int = 24,
     seed: int = 0,
     fleet_excess: npt.NDArray[np.float64] | None = None,
+    absorbs: bool = False,
+    with_interval: bool = True,
 ) -> tuple[dict[str, AvailabilityTier], float, bool]:
     """Tiers from hourly counts. Returns (tiers, observed availability, capped by the bound).
 
     An SLO is judged over a month, so the tiers are quantiles of the availability of simulated
     months — 30 days drawn with replacement from the observed ones, which keeps each day's
-    incidents whole: a target met by 99.9% / 99% / 95% of such months. The interval comes from
-    resampling the observed days themselves and recomputing the tier (a bootstrap around the
-    bootstrap), so a short or incident-heavy history shows as a wide interval.
+    incidents whole: a target met by 99.9% / 99% / 95% of such months. The interval bootstraps
+    each tier's own statistic: the observed days are resampled and the whole tier is recomputed
+    on each resample (same prior weight, same cap, same ordering), so a short or
+    incident-heavy history shows as a wide interval and the target lies inside it.
 
     A month of history rarely shows the incidents the next month will bring: a service that
     was lucky would get a target it cannot keep. With `fleet_excess` (the fleet's daily error
     ratios above each service's own normal, see `fleet_excess_pool`), simulated months also
     draw the fleet's bad days, with the weight of PRIOR_DAYS pseudo-days against the service's
-    own: an empirical-Bayes prior that fades as a service's own history grows.
+    own: an empirical-Bayes prior that fades as a service's own history grows. `seed` chooses
+    which of the fleet's bad days this service borrows: the pipeline derives it from (partition,
+    service, graph), so the same inputs give the same recommendation.
     """
+    levels, _, observed, capped, months, windows = _availability_levels(
+        requests, errors, composite_bound, window_hours, seed, fleet_excess, absorbs,
+        with_interval,
+    )  # fmt: skip
+    tiers = {}
+    for tier in AVAILABILITY_LEVELS:
+        target = floor_to(float(levels[tier][0]))
+        low, high = (
+            (floor_to(float(levels[tier][1])), floor_to(float(levels[tier][2])))
+            if with_interval
+            else (float("nan"), float("nan"))
+        )
+        tiers[tier] = AvailabilityTier(
+            target=target,
+            error_budget_monthly_minutes=error_budget_minutes(target),
+            estimated_breach_probability=round(float((months * 100 < target).mean()), 4),
+            historical_breach_share=round(float((windows * 100 < target).mean()), 4),
+            confidence_interval=(low, high),
+        )
+    return tiers, observed, capped
+
+
+def _availability_levels(
+    requests: npt.ArrayLike,
+    errors: npt.ArrayLike,
+    composite_bound: float | None,
+    window_hours: int,
+    seed: int,
+    fleet_excess: npt.NDArray[np.float64] | None,
+    absorbs: bool,
+    with_interval: bool,
+    promised_bound: float | None = None,
+) -> tuple[
+    dict[str, list[float]],
+    dict[str, float],
+    float,
+    bool,
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+]:
+    """(per tier: [target, interval low, interval high]; raw levels before the bound; observed
+    availability; capped; the simulated months; the rolling windows)."""
     req = np.nan_to_num(np.asarray(requests, dtype=np.float64))
     err = np.nan_to_num(np.asarray(errors, dtype=np.float64))
-    observed = 1.0 - err.sum() / req.sum() if req.sum() > 0 else 1.0
+    observed = float(1.0 - err.sum() / req.sum()) if req.sum() > 0 else 1.0
     windows = rolling_availability(req, err, window_hours)
     days = len(req) // 24
     daily_req, daily_err = _daily(req, days), _daily(err, days)
@@ -249,56 +390,40 @@ def availability_tiers(
     rng = np.random.default_rng(seed)
     table_req, table_err, prior_share = _with_fleet_days(daily_req, daily_err, fleet_excess, rng)
 
-    draws, resampled = _index_tables(n, len(table_req) - n, prior_share, seed)
-    monthly = monthly_availability(table_req, table_err, draws)
-    levels = np.array(list(AVAILABILITY_LEVELS.values()))
-    raw = dict(zip(AVAILABILITY_LEVELS, (np.quantile(monthly, levels) * 100).tolist(), strict=True))
-    for tier, factor in TIER_PRIOR_FACTORS.items():
-        if prior_share <= 0 or factor <= 1:
-            continue
-        # Safer tiers must also survive what this service has not shown yet: their months
-        # draw the fleet's bad days with more weight.
-        heavy = factor * PRIOR_DAYS
-        heavy_draws, _ = _index_tables(n, len(table_req) - n, heavy / (heavy + n), seed)
-        pessimistic = monthly_availability(table_req, table_err, heavy_draws)
-        level = float(np.quantile(pessimistic, AVAILABILITY_LEVELS[tier])) * 100
-        raw[tier] = min(raw[tier], level)
-    per_resample = np.quantile(
-        monthly_availability(table_req, table_err, resampled), levels, axis=1
-    )  # (levels, resamples)
-    low, high = np.quantile(per_resample, [0.025, 0.975], axis=1) * 100
-
-    uncapped = raw["balanced"]
-    raw["balanced"] = balanced_under_bound(uncapped, composite_bound, float(observed))
-    capped = raw["balanced"] < uncapped
-    raw["conservative"] = min(raw["conservative"], raw["balanced"])
-    raw["aggressive"] = max(raw["aggressive"], raw["balanced"])
-    tiers = {}
-    for k, tier in enumerate(AVAILABILITY_LEVELS):
-        target = floor_to(raw[tier])
-        tiers[tier] = AvailabilityTier(
-            target=target,
-            error_budget_monthly_minutes=error_budget_minutes(target),
-            estimated_breach_probability=round(float((monthly * 100 < target).mean()), 4),
-            historical_breach_share=round(float((windows * 100 < target).mean()), 4),
-            confidence_interval=(floor_to(float(low[k])), floor_to(float(high[k]))),
+    raw, months = _raw_levels(table_req, table_err, n, prior_share, resampled=False)
+    shaped = shape_tiers(raw, composite_bound, observed, absorbs=absorbs, promised=promised_bound)
+    capped = bool(shaped["balanced"] < raw["balanced"])
+    result = {tier: [float(shaped[tier])] for tier in AVAILABILITY_LEVELS}
+    if with_interval:
+        per_resample, _ = _raw_levels(table_req, table_err, n, prior_share, resampled=True)
+        spread = shape_tiers(
+            per_resample, composite_bound, observed, absorbs=absorbs, promised=promised_bound
         )
-    return tiers, float(observed), capped
+        for tier in AVAILABILITY_LEVELS:
+            low, high = np.quantile(spread[tier], [0.025, 0.975])
+            result[tier] += [float(low), float(high)]
+    raw_levels = {tier: float(value) for tier, value in raw.items()}
+    return result, raw_levels, observed, capped, months, windows
 
 
 def balanced_under_bound(
-    uncapped_percent: float, composite_bound: float | None, observed: float
-) -> float:
-    """The balanced level (percent) the composite bound leaves: the tiers and the
-    counterfactuals both go through here, so "what if" answers are the recommender's own.
-
-    A service that delivered more than the serial model allows absorbs some of its
-    dependencies' failures (retries, caches, fallbacks): the model, not the history, is wrong
-    for it, so the cap never goes below what was measured.
+    uncapped_percent: npt.NDArray[np.float64] | float,
+    composite_bound: float | None,
+    observed: float,
+    *,
+    absorbs: bool = False,
+) -> npt.NDArray[np.float64]:
+    """The balanced level (percent) the composite bound leaves (the TRD: balanced is capped by
+    the bound). The bound multiplies *intrinsic* availabilities, so it is not below what a
+    service delivered unless something is off; only a service that visibly beats the serial
+    model (`absorbs`: its own estimate was capped in many hours: retries, caches, fallbacks)
+    keeps what it measured, and its recommendation says so.
     """
+    uncapped = np.asarray(uncapped_percent, dtype=np.float64)
     if composite_bound is None:
-        return uncapped_percent
-    return min(uncapped_percent, max(composite_bound, observed) * 100)
+        return uncapped
+    ceiling = max(composite_bound, observed) if absorbs else composite_bound
+    return np.asarray(np.minimum(uncapped, ceiling * 100), dtype=np.float64)
 
 
 def latency_tiers(
@@ -340,10 +465,13 @@ def _capped(tier: AvailabilityTier, ceiling: float) -> AvailabilityTier:
 
 
 def archetype_tiers(
-    service_type: str | None,
+    service_type: str | None, *, availability_percent: float | None = None
 ) -> tuple[dict[str, AvailabilityTier], dict[str, LatencyTier]]:
-    """Cold-start baselines by kind of service (TRD), spread into three tiers."""
+    """Cold-start baselines by kind of service (TRD), spread into three tiers; an external's
+    published SLA (already adjusted) replaces the archetype's availability."""
     availability, p99_ms = ARCHETYPES.get(service_type or "backend", ARCHETYPES["backend"])
+    if availability_percent is not None:
+        availability = availability_percent
     spread = {"conservative": -0.4, "balanced": 0.0, "aggressive": +0.04}
     avail = {
         tier: AvailabilityTier(
@@ -375,8 +503,16 @@ def recommend_tiers(
     cpu_throttling_ratio: float | None = None,
     seed: int = 0,
     fleet_excess: npt.NDArray[np.float64] | None = None,
+    absorbs: bool = False,
+    promised_bound: float | None = None,
+    published_sla: float | None = None,
+    with_interval: bool = True,
 ) -> TierSet:
-    """All tiers for one service from its hourly SLIs over the lookback (hours in order)."""
+    """All tiers for one service from its hourly SLIs over the lookback (hours in order).
+
+    `absorbs`: the service beats the product of its dependencies (see `balanced_under_bound`);
+    `promised_bound`: its bound if every hard dependency delivered only its accepted SLO (the
+    conservative tier stays below it); `published_sla`: for an external without telemetry."""
     present = np.asarray(has_data, dtype=bool)
     req = np.where(present, np.nan_to_num(np.asarray(requests, dtype=np.float64)), 0.0)
     err = np.where(present, np.nan_to_num(np.asarray(errors, dtype=np.float64)), 0.0)
@@ -387,10 +523,20 @@ def recommend_tiers(
     gaps = telemetry_gaps(present)
     notes: list[str] = []
     if days_with_data < MIN_DAYS or req.sum() == 0:
-        avail, latency = archetype_tiers(service_type)
+        from_sla = published_sla is not None and service_type == "external"
+        avail, latency = archetype_tiers(
+            service_type,
+            availability_percent=external_availability(published_sla) * 100
+            if from_sla and published_sla is not None
+            else None,
+        )
         confidence = "low"
         note = (
-            f"Only {days_with_data} day(s) of data: targets are the "
+            f"Only {days_with_data} day(s) of data: availability targets come from its "
+            f"published SLA of {published_sla:g}% less {EXTERNAL_SLA_ADJUSTMENT_PP:g} pp, "
+            "latency targets from the external archetype."
+            if from_sla
+            else f"Only {days_with_data} day(s) of data: targets are the "
             f"{service_type or 'backend'} archetype baseline, to be re-evaluated when 30 days "
             "have accumulated."
         )
@@ -407,17 +553,29 @@ def recommend_tiers(
                 "The archetype's balanced target exceeds the dependency bound: it is capped by "
                 "the composite availability bound."
             )
-        return _tier_set(avail, latency, completeness, days_with_data, gaps, confidence, note,
+        cold = _tier_set(avail, latency, completeness, days_with_data, gaps, confidence, note,
                          observed=None, capped=capped, cold_start=True, notes=notes)  # fmt: skip
-    avail, observed, capped = availability_tiers(
-        req, err, composite_bound=composite_bound, seed=seed, fleet_excess=fleet_excess
+        return replace(
+            cold,
+            composite_bound=composite_bound,
+            availability_source="published_sla" if from_sla else "archetype",
+        )
+    levels, raw, observed, capped, months, windows = _availability_levels(
+        req, err, composite_bound, 24, seed, fleet_excess, absorbs, with_interval, promised_bound
     )
-    # The level before the cap, recovered without a second bootstrap.
-    uncapped = (
-        availability_tiers(req, err, seed=seed, fleet_excess=fleet_excess)[0]["balanced"].target
-        if capped
-        else avail["balanced"].target
-    )
+    avail = {}
+    for tier, (value, *interval) in levels.items():
+        low, high = interval or (float("nan"), float("nan"))
+        target = floor_to(value)
+        avail[tier] = AvailabilityTier(
+            target=target,
+            error_budget_monthly_minutes=error_budget_minutes(target),
+            estimated_breach_probability=round(float((months * 100 < target).mean()), 4),
+            historical_breach_share=round(float((windows * 100 < target).mean()), 4),
+            confidence_interval=(floor_to(low), floor_to(high))
+            if interval
+            else (float("nan"), float("nan")),
+        )
     buckets = np.asarray(hourly_buckets, dtype=np.float64)[present]
     latency = latency_tiers(bounds, buckets, cpu_throttling_ratio=cpu_throttling_ratio)
     if days_with_data >= FULL_CONFIDENCE_DAYS and completeness >= 0.95:
@@ -431,12 +589,19 @@ def recommend_tiers(
     )
     if capped:
         notes.append("The balanced target is capped by the composite availability bound.")
-    if composite_bound is not None and observed > composite_bound:
+    if composite_bound is not None and absorbs and observed > composite_bound:
         notes.append(
             f"Measured availability ({observed * 100:.3f}%) beats the serial composite bound "
-            f"({composite_bound * 100:.3f}%): this service absorbs part of its hard "
-            "dependencies' failures (retries, caches, fallbacks), so the bound is reported but "
-            "does not lower the target. Review whether those edges are really hard."
+            f"({composite_bound * 100:.3f}%): in many hours this service failed less than its "
+            "hard dependencies did (retries, caches, fallbacks), so its own share was capped "
+            "and the cap keeps what it measured. Review whether those edges are really hard."
+        )
+    if promised_bound is not None and avail["conservative"].target >= floor_to(
+        promised_bound * 100
+    ):
+        notes.append(
+            f"The conservative target stays achievable ({promised_bound * 100:.3f}%) if each "
+            "hard dependency delivers only its accepted SLO."
         )
     warm = _tier_set(avail, latency, completeness, days_with_data, gaps, confidence, note,
                      observed=observed, capped=capped, cold_start=False, notes=notes)  # fmt: skip
@@ -445,7 +610,10 @@ def recommend_tiers(
         warm,
         cpu_throttling_ratio=cpu_throttling_ratio,
         latency_noise_margin=noise_margin(cpu_throttling_ratio),
-        uncapped_balanced=uncapped,
+        raw_levels=raw,
+        absorbs=absorbs,
+        composite_bound=composite_bound,
+        promised_bound=promised_bound,
         observed_p99_s=float(histogram_quantile(0.99, bounds, merged)[0]),
     )
 

@@ -25,7 +25,11 @@ from rich.console import Console
 from rich.table import Table
 
 from pipelines.definitions import DAILY_ASSETS, DAILY_CHECKS
-from pipelines.defs.telemetry.assets import sli_hourly
+from pipelines.defs.telemetry.assets import (
+    intrinsic_availability,
+    service_graph_hourly,
+    sli_hourly,
+)
 from pipelines.resources import OperationalStoreResource, PolarsParquetIOManager, TelemetryResource
 
 CHAIN = [
@@ -72,7 +76,12 @@ def main() -> None:
         started = time.perf_counter()
         for offset in range(args.days, 0, -1):
             day = (end - timedelta(days=offset)).date().isoformat()
-            dg.materialize([sli_hourly], resources=resources, partition_key=day, run_config=quiet)
+            dg.materialize(
+                [sli_hourly, service_graph_hourly, intrinsic_availability],
+                resources=resources,
+                partition_key=day,
+                run_config=quiet,
+            )
         telemetry_time = time.perf_counter() - started
         last = (end - timedelta(days=1)).date().isoformat()
         profiler = cProfile.Profile() if args.profile else None

@@ -5,14 +5,19 @@ Kept apart from the CLI so the backtest and its test share one code path.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import numpy as np
+import polars as pl
 from rich.console import Console
 
-from analytics.composite_availability import Edge, composite_availability, external_availability
-from analytics.fleet_telemetry import generate_telemetry
+from analytics.composite_availability import Edge
+from analytics.composite_inputs import composite_bounds, composite_inputs
+from analytics.fleet_telemetry import generate_telemetry, hourly_frame, service_graph_hourly
 from analytics.fleet_topology import generate_topology
+from analytics.intrinsic_availability import intrinsic_hourly, intrinsic_totals
 from analytics.latency_histogram import LATENCY_BUCKETS
-from analytics.slo_tiers import fleet_excess_pool, recommend_tiers
+from analytics.slo_tiers import fleet_prior, recommend_tiers
 
 
 def backtest_fleet(
@@ -33,20 +38,17 @@ def backtest_fleet(
              e["attributes"]["criticality"], e["attributes"].get("redundancy_group"))
         for e in topology.edges
     ]  # fmt: skip
-    observed = {
-        s: 1 - errors[i, :split].sum() / max(1.0, requests[i, :split].sum())
-        for i, s in enumerate(telemetry.services)
-    }
-    externals = {
-        s: observed.get(s) or external_availability(m.get("published_sla", 99.9))
-        for s, m in kinds.items()
-        if m.get("service_type") == "external"
-    }
-    bounds = composite_availability(
-        {s: a for s, a in observed.items() if s not in externals}, edges, externals=externals
-    )
+    # The daily run's inputs over the training window: intrinsic availability (failed calls
+    # from the service graph), then the one builder of the bound's inputs.
+    cutoff = telemetry.start + timedelta(hours=split)
+    sli = hourly_frame(telemetry).filter(pl.col("hour") < cutoff)
+    calls = service_graph_hourly(telemetry).filter(pl.col("hour") < cutoff)
+    totals = intrinsic_totals(intrinsic_hourly(sli, edges, calls))
+    inputs = composite_inputs(totals, kinds)
+    bounds = composite_bounds(inputs, edges)
+    externals = inputs.externals
     days_in = split // 24
-    pool = fleet_excess_pool(
+    pool = fleet_prior(
         requests[:, :split].reshape(len(requests), days_in, 24).sum(axis=2),
         errors[:, :split].reshape(len(errors), days_in, 24).sum(axis=2),
     )
@@ -61,6 +63,7 @@ def backtest_fleet(
                 requests[i, :split], errors[i, :split], LATENCY_BUCKETS, buckets[:split],
                 np.ones(split, dtype=bool), composite_bound=bounds[service].composite_bound,
                 service_type=kinds[service].get("service_type"), seed=i, fleet_excess=pool,
+                absorbs=service in inputs.absorbs,
             )  # fmt: skip
             for tier, value in tiers.availability.items():
                 targets[tier][service] = value.target

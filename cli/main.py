@@ -87,6 +87,7 @@ def _write_telemetry(
     step_minutes: int,
     openmetrics: bool,
 ) -> None:
+    import polars as pl
     from rich.progress import Progress
 
     from analytics.fleet_telemetry import (
@@ -94,7 +95,14 @@ def _write_telemetry(
         hourly_frame,
         openmetrics_lines,
         service_graph_daily,
+        service_graph_hourly,
     )
+
+    def write_atomically(part: pl.DataFrame, path: Path, **options: Any) -> None:
+        # A reader never sees a half-written partition: write beside it, then rename over it.
+        partial = path.with_name(f".{path.name}.partial")
+        part.write_parquet(partial, **options)
+        partial.replace(path)
 
     with console.status(f"drawing {days} days of telemetry"):
         telemetry = generate_telemetry(topology, days=days, seed=seed, step_minutes=step_minutes)
@@ -103,14 +111,23 @@ def _write_telemetry(
     folder.mkdir(exist_ok=True)
     for (day,), part in frame.group_by(frame["hour"].dt.date(), maintain_order=True):
         # Sorted by service in small row groups: a one-service read skips the rest by statistics.
-        part.sort("service", "hour").write_parquet(
-            folder / f"{day}.parquet", row_group_size=SLI_ROW_GROUP, statistics=True
+        write_atomically(
+            part.sort("service", "hour"),
+            folder / f"{day}.parquet",
+            row_group_size=SLI_ROW_GROUP,
+            statistics=True,
         )
     graph_folder = out / "service_graph"
     graph_folder.mkdir(exist_ok=True)
     calls = service_graph_daily(telemetry)
     for (day,), part in calls.group_by("day", maintain_order=True):
-        part.drop("day").write_parquet(graph_folder / f"{day}.parquet")
+        write_atomically(part.drop("day"), graph_folder / f"{day}.parquet")
+    # Calls and failed calls per edge and hour (what the OTel service graph connector counts).
+    hourly_folder = out / "service_graph_hourly"
+    hourly_folder.mkdir(exist_ok=True)
+    edges = service_graph_hourly(telemetry)
+    for (day,), part in edges.group_by(edges["hour"].dt.date(), maintain_order=True):
+        write_atomically(part.sort("client", "server", "hour"), hourly_folder / f"{day}.parquet")
     (out / "truth.json").write_text(json.dumps(telemetry.truth, indent=1), encoding="utf-8")
     console.print(
         f"[green]wrote {folder}[/green] ({frame.height} service-hours) and {out / 'truth.json'}"
@@ -309,22 +326,31 @@ def _print_summary(settings: Any) -> None:
         )
     console.print(table)
     capped = int(recs["capped_by_bound"].sum())
+    with_deps = bounds.filter(
+        pl.col("distinct_dependencies") > 0, pl.col("delivered").is_not_null()
+    )
+    above = int((with_deps["composite_bound"] >= with_deps["delivered"]).sum())
     console.print(
         f"{capped} balanced targets capped by their dependency bound; "
-        f"{int(recs['cold_start'].sum())} cold starts"
+        f"{int(recs['cold_start'].sum())} cold starts; the bound is at or above what the "
+        f"service delivered for {above} of {with_deps.height} services with hard dependencies "
+        f"({int(bounds['absorbs'].sum())} beat the product of their dependencies)"
     )
+    own = dict(bounds.select("service", "own_availability").iter_rows())
     common = (
         bounds.filter(pl.col("bottleneck").is_not_null())
         .group_by("bottleneck")
-        .agg(pl.len().alias("services"), pl.col("bottleneck_availability").first())
-        .sort("services", descending=True)
+        .agg(pl.len().alias("services"))
+        .with_columns(pl.col("bottleneck").replace_strict(own, default=None).alias("availability"))
+        .sort("services", "bottleneck", descending=[True, False])
         .head(5)
     )
     table = Table(title="most common bottlenecks")
-    for column in ("dependency", "bottleneck for", "availability %"):
+    for column in ("dependency", "bottleneck for", "own availability %"):
         table.add_column(column)
     for name, count, availability in common.iter_rows():
-        table.add_row(name, f"{count} services", f"{availability * 100:.3f}")
+        shown = f"{availability * 100:.3f}" if availability is not None else "group/cycle"
+        table.add_row(name, f"{count} services", shown)
     console.print(table)
 
 

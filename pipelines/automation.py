@@ -17,7 +17,11 @@ RECOMMENDATION_CHAIN = dg.AssetSelection.assets(
     "auto_approvals",
 )
 DAILY_SELECTION = dg.AssetSelection.assets(
-    "sli_hourly", "observed_service_graph", "drift_signals"
+    "sli_hourly",
+    "service_graph_hourly",
+    "observed_service_graph",
+    "intrinsic_availability",
+    "drift_signals",
 ) | (RECOMMENDATION_CHAIN)
 
 daily_job = dg.define_asset_job(

@@ -22,7 +22,11 @@ from pipelines.defs.recommendations.checks import (
     targets_in_range,
     tiers_are_ordered,
 )
-from pipelines.defs.telemetry.assets import sli_hourly
+from pipelines.defs.telemetry.assets import (
+    intrinsic_availability,
+    service_graph_hourly,
+    sli_hourly,
+)
 from pipelines.defs.telemetry.checks import sli_hourly_completeness, sli_hourly_counts_are_possible
 from pipelines.notifications import WebhookResource
 from pipelines.resources import OperationalStoreResource, PolarsParquetIOManager, TelemetryResource
@@ -38,7 +42,12 @@ def build_resources() -> dict[str, object]:
     }
 
 
-TELEMETRY_ASSETS = [sli_hourly, observed_service_graph]
+TELEMETRY_ASSETS = [
+    sli_hourly,
+    service_graph_hourly,
+    observed_service_graph,
+    intrinsic_availability,
+]
 DAILY_ASSETS = [
     *TELEMETRY_ASSETS,
     graph_snapshot,

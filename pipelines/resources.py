@@ -7,6 +7,8 @@ configures everything; secrets (bearer token, password) never appear in run conf
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -109,6 +111,15 @@ class OperationalStoreResource(dg.ConfigurableResource):  # type: ignore[type-ar
 
     def engine(self) -> Engine:
         return make_engine(self.database_url)
+
+    @contextmanager
+    def connect(self) -> Iterator[Engine]:
+        """An engine for the length of a block, disposed after it (a run's step is short)."""
+        engine = self.engine()
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
     def instrumented_service_ids(self) -> list[str]:
         """Registered services we expect telemetry from (external APIs report none of their own)."""

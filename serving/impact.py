@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-import sqlalchemy as sa
+import polars as pl
 from sqlalchemy.engine import Engine
 
-from analytics.composite_availability import Edge, composite_availability, external_availability
+from analytics.composite_availability import Edge
+from analytics.composite_inputs import composite_bounds, composite_inputs, edges_of
 from analytics.impact_analysis import CondensedGraph, Impact, condense, impact_of_change
+from analytics.slo_tiers import unachievable_target_warning
 from serving.graph_cache import effective_graph, long_lived
+from store.active_targets import active_availability_targets
 from store.graph_version import graph_version
 from store.recommendation_store import publication_key, published_availability
-from store.tables import active_slos, services
 
 
 @dataclass(frozen=True)
@@ -24,7 +26,8 @@ class FleetState:
     key: tuple[str, str]
     edges: list[Edge]
     graph: CondensedGraph
-    availability: dict[str, float]  # R_self as the bound uses it, externals included
+    availability: dict[str, float]  # R_own as the bound uses it, externals included
+    delivered: dict[str, float]  # what each service delivered (its SLO is judged on this)
     current: dict[str, float]  # composite per service
     nodes: frozenset[str]
 
@@ -42,28 +45,25 @@ def fleet_state(engine: Engine) -> FleetState:
         hit = _STATES.get(cache_key)
     if hit is not None and hit.key == (version, publication):
         return hit
-    observed, _ = published_availability(engine)  # keyed by the earlier key: never too new
+    delivered, intrinsic, _ = published_availability(engine)  # keyed by the earlier key
     graph = effective_graph(engine)
-    edges = [
-        Edge(e.source, e.target, e.attributes.get("communication_mode") or "sync",
-             e.attributes.get("criticality") or "hard", e.attributes.get("redundancy_group"))
-        for e in graph.edges
-    ]  # fmt: skip
-    externals = {
-        name: observed.get(name) or external_availability(float(meta.get("published_sla", 99.9)))
-        for name, meta in graph.nodes.items()
-        if meta.get("service_type") == "external"
-    }
-    internal = {n: observed.get(n, 1.0) for n in graph.nodes if n not in externals}
-    results = composite_availability(
-        internal, edges, externals=externals,
-        observed_externals=frozenset(n for n in externals if n in observed),
-    )  # fmt: skip
+    edges = edges_of(graph.edges)
+    totals = pl.DataFrame(
+        [
+            (name, 1.0, 1.0 - value, 1.0 - intrinsic.get(name, value), 0.0)
+            for name, value in delivered.items()
+        ],
+        schema=["service", "requests", "errors", "own_errors", "capped_requests"],
+        orient="row",
+    )
+    inputs = composite_inputs(totals, graph.nodes)
+    results = composite_bounds(inputs, edges)
     state = FleetState(
         key=(version, publication),
         edges=edges,
         graph=condense(edges),
-        availability={**internal, **externals},
+        availability=inputs.availability(),
+        delivered=inputs.delivered,
         current={name: r.composite_bound for name, r in results.items()},
         nodes=frozenset(graph.nodes),
     )
@@ -73,25 +73,27 @@ def fleet_state(engine: Engine) -> FleetState:
     return state
 
 
-def active_targets(engine: Engine, names: set[str]) -> dict[str, float]:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(services.c.service_id, active_slos.c.availability_target)
-            .join(services, services.c.id == active_slos.c.service_id)
-            .where(active_slos.c.availability_target.is_not(None))
-        ).all()
-    return {name: float(target) for name, target in rows if name in names}
-
-
 def analyse(engine: Engine, service_id: str, proposed: dict[str, Any]) -> dict[str, Any] | None:
     """The TRD FR-4 response, or None for an unknown service."""
     state = fleet_state(engine)
     if service_id not in state.nodes:
         return None
-    target = float(proposed["proposed_target"])
-    impact = impact_of_change(service_id, target / 100, state.graph, state.availability,
+    target = float(proposed["proposed_target"]) / 100
+    # An SLO is a promise about what the service delivers, its dependencies included: held to
+    # it, the service's own factor in every caller's bound moves by target / delivered (the
+    # same rule the recommendations apply to a dependency's accepted SLO).
+    own = state.availability.get(service_id, 1.0)
+    delivered = state.delivered.get(service_id, own)
+    new_own = own * target / delivered if delivered > 0 else target
+    impact = impact_of_change(service_id, new_own, state.graph, state.availability,
                               state.current)  # fmt: skip
-    targets = active_targets(engine, {s.service_id for s in impact.impacted})
+    impact = replace(impact, old_availability=delivered, new_availability=target)
+    names = {s.service_id for s in impact.impacted}
+    targets = {
+        name: value * 100
+        for name, value in active_availability_targets(engine).items()
+        if name in names
+    }
     return _response(impact, proposed, targets)
 
 
@@ -99,10 +101,21 @@ def _response(
     impact: Impact, proposed: dict[str, Any], targets: dict[str, float]
 ) -> dict[str, Any]:
     rows = []
+    above_bound = []  # TRD FR-3: callers whose active target the change makes unachievable
     for s in impact.impacted:
         current, projected = round(s.current * 100, 4), round(s.projected * 100, 4)
         target = targets.get(s.service_id)
         at_risk = None if target is None else projected < target
+        warning = None if target is None else unachievable_target_warning(target, s.projected)
+        if warning is not None:
+            above_bound.append(
+                {
+                    "service_id": s.service_id,
+                    "active_target": target,
+                    "projected_composite_bound": projected,
+                    "warning": warning,
+                }
+            )
         row: dict[str, Any] = {
             "service_id": s.service_id,
             "relationship": s.relationship,
@@ -140,9 +153,11 @@ def _response(
         "proposed_change": proposed,
         "assumed_current_availability": round(impact.old_availability * 100, 4),
         "impacted_services": rows,
+        "callers_exceeding_bound": above_bound,
         "summary": {
             "total_impacted": len(rows),
             "slos_at_risk": at_risk_count,
+            "targets_above_bound": len(above_bound),
             "recommendation": recommendation,
         },
         "cycle": list(impact.supernode) if impact.supernode else None,

@@ -32,7 +32,10 @@ from serving.security import API_PREFIX, Authenticator, authenticate, warn_if_di
 from serving.subgraph_cache import SubgraphCache
 from serving.version import app_version
 from store.engine import make_engine
-from telemetry.sources_from_settings import sli_source_from_settings
+from telemetry.sources_from_settings import (
+    service_graph_source_from_settings,
+    sli_source_from_settings,
+)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -67,6 +70,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # One telemetry client per process: its circuit breaker must see every request's failures,
     # so that while Prometheus is down regenerations fail fast instead of each one retrying.
     app.state.sli_source = sli_source_from_settings(settings)
+    app.state.service_graph_source = service_graph_source_from_settings(
+        settings, app.state.sli_source
+    )
     install_problem_handlers(app)
     install_openapi(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)

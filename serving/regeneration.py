@@ -1,6 +1,8 @@
-"""`force_regenerate=true`: one service's recommendation recomputed now, from its own SLIs and
-its hard dependencies' (the same code the daily pipeline runs for every service), and
-published so that later reads get it too."""
+"""`force_regenerate=true`: one service's recommendation recomputed now by the daily run's own
+code path — intrinsic availability, the composite inputs' one builder, the bound, the fleet prior
+the last daily run published, the seed of (partition, service, graph) — restricted to the service
+and its hard dependencies, and published so that later reads get it too. On unchanged data it
+reproduces the published recommendation."""
 
 from __future__ import annotations
 
@@ -11,32 +13,33 @@ from typing import Any
 import polars as pl
 from sqlalchemy.engine import Engine
 
-from analytics.composite_availability import Edge, composite_availability, external_availability
-from analytics.service_recommendation import recommend_service
+from analytics.composite_inputs import composite_bounds, composite_inputs, edges_of
+from analytics.intrinsic_availability import intrinsic_hourly, intrinsic_totals
+from analytics.service_recommendation import recommend_service, recommendation_seed
 from config.settings import Settings
 from serving.graph_cache import effective_graph
 from serving.observability import RECOMMENDATIONS_GENERATED
+from store.active_targets import active_availability_targets
 from store.dependency_traversal import ServiceNotFoundError
+from store.fleet_prior import load_fleet_prior
 from store.recommendation_store import publish_recommendations
+from telemetry.service_graph_sources import ServiceGraphSource
 from telemetry.sli_sources import SliSource
 
 
 def regenerate_recommendation(
-    engine: Engine, settings: Settings, source: SliSource, service_id: str, lookback_days: int
+    engine: Engine,
+    settings: Settings,
+    source: SliSource,
+    service_id: str,
+    lookback_days: int,
+    *,
+    graph_source: ServiceGraphSource | None = None,
 ) -> dict[str, Any]:
     graph = effective_graph(engine)
     if service_id not in graph.nodes:
         raise ServiceNotFoundError(service_id)
-    edges = [
-        Edge(
-            e.source,
-            e.target,
-            e.attributes.get("communication_mode") or "sync",
-            e.attributes.get("criticality") or "hard",
-            e.attributes.get("redundancy_group"),
-        )
-        for e in graph.edges
-    ]
+    edges = edges_of(graph.edges)
     hard: dict[str, list[str]] = defaultdict(list)
     for e in edges:
         if e.is_hard_sync:
@@ -48,45 +51,42 @@ def regenerate_recommendation(
             if nxt not in needed:
                 needed.add(nxt)
                 queue.append(nxt)
+    # The lookback of yesterday's partition: what the daily run published today.
     end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start = end - timedelta(days=lookback_days)
+    partition = (end - timedelta(days=1)).date().isoformat()
     frame = source.fetch_window(start, lookback_days, sorted(needed))
-    totals = (
-        frame.filter(pl.col("has_data"))
-        .group_by("service")
-        .agg(pl.col("requests").sum(), pl.col("errors").sum())
-        .filter(pl.col("requests") > 0)
+    calls = (
+        graph_source.fetch_hourly(start, lookback_days, sorted(needed)) if graph_source else None
     )
-    observed = {
-        s: 1 - e / r for s, r, e in totals.select("service", "requests", "errors").iter_rows()
-    }
-    externals = {
-        s: observed.get(s)
-        or external_availability(float(graph.nodes[s].get("published_sla", 99.9)))
-        for s in needed
-        if graph.nodes.get(s, {}).get("service_type") == "external"
-    }
-    availability = {s: observed.get(s, 1.0) for s in needed if s not in externals}
     local_edges = [e for e in edges if e.source in needed]
-    composite = composite_availability(
-        availability,
-        local_edges,
-        externals=externals,
-        observed_externals=frozenset(s for s in externals if s in observed),
-    )[service_id]
+    totals = intrinsic_totals(intrinsic_hourly(frame, local_edges, calls))
+    inputs = composite_inputs(totals, {s: graph.nodes.get(s, {}) for s in needed})
+    composite = composite_bounds(inputs, local_edges, promises=active_availability_targets(engine))[
+        service_id
+    ]
     generated_at = datetime.now(UTC)
+    meta = graph.nodes[service_id]
+    sla = meta.get("published_sla")
+    graph_hash = graph.fingerprint()
     _, document = recommend_service(
         service_id,
         frame.filter(pl.col("service") == service_id),
         [start + timedelta(hours=h) for h in range(lookback_days * 24)],
         composite,
         generated_at=generated_at,
-        service_type=graph.nodes[service_id].get("service_type"),
+        service_type=meta.get("service_type"),
+        fleet_excess=load_fleet_prior(engine, partition),
+        seed=recommendation_seed(partition, service_id, graph_hash),
+        absorbs=service_id in inputs.absorbs,
+        published_sla=float(sla) if sla is not None else None,
     )
     document["provenance"] = {
         "regenerated_on_demand": True,
         "telemetry": settings.telemetry,
         "services_queried": len(needed),
+        "partition": partition,
+        "graph_hash": graph_hash,
     }
     publish_recommendations(engine, [document], snapshot_id=None, generated_at=generated_at)
     for recommendation in document["recommendations"]:

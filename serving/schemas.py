@@ -384,6 +384,11 @@ class SloDecisionOut(BaseModel):
     rationale: str | None = None
     audit_id: str
     upstream_recommendations_invalidated: int
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="TRD FR-3: the availability target is above the recommendation's composite "
+        "availability bound (applied anyway; the audit entry records the warning too).",
+    )
 
 
 class ActiveSloOut(BaseModel):
@@ -413,6 +418,10 @@ class AuditEntryOut(BaseModel):
     previous_slo: dict[str, Any] | None
     new_slo: dict[str, Any] | None
     modification_delta: dict[str, Any] | None
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Warnings the decision was made with (also kept in `new_slo.warnings`).",
+    )
     timestamp: datetime
 
 
@@ -456,9 +465,21 @@ class ImpactedServiceOut(BaseModel):
     risk_detail: str | None = None
 
 
+class CallerAboveBoundOut(BaseModel):
+    """An impacted caller whose active availability target the change makes unachievable."""
+
+    service_id: str
+    active_target: float = Field(description="Percent.")
+    projected_composite_bound: float = Field(description="Percent, after the change.")
+    warning: str
+
+
 class ImpactSummaryOut(BaseModel):
     total_impacted: int
     slos_at_risk: int
+    targets_above_bound: int = Field(
+        default=0, description="Callers whose active target exceeds their projected bound."
+    )
     recommendation: str
 
 
@@ -468,6 +489,11 @@ class ImpactAnalysisOut(BaseModel):
     proposed_change: dict[str, Any]
     assumed_current_availability: float
     impacted_services: list[ImpactedServiceOut]
+    callers_exceeding_bound: list[CallerAboveBoundOut] = Field(
+        default_factory=list,
+        description="TRD FR-3: impacted callers whose active availability target exceeds their "
+        "projected composite bound, with the unachievable-target warning.",
+    )
     summary: ImpactSummaryOut
     cycle: list[str] | None = None
     notes: list[str] = []

@@ -71,6 +71,11 @@ def publish_recommendations(
                     if rec["sli_type"] == "availability"
                     else None
                 ),
+                "intrinsic_availability": (
+                    rec["explanation"].get("intrinsic_availability")
+                    if rec["sli_type"] == "availability"
+                    else None
+                ),
                 "cold_start": bool(d.get("cold_start", False)),
                 "generated_at": generated_at,
                 "expires_at": generated_at + ttl,
@@ -109,23 +114,52 @@ def active_recommendations(engine: Engine, service_id: str) -> list[dict[str, An
         ]
 
 
-def published_availability(engine: Engine) -> tuple[dict[str, float], str]:
-    """Each service's observed availability from its active recommendation, and a key that
-    changes with every publication (what derived caches are keyed on)."""
+def published_composite_bound(
+    conn: Connection, service_pk: uuid.UUID, *, recommendation_id: uuid.UUID | None = None
+) -> float | None:
+    """A service's composite availability bound (percent) as its published recommendation
+    states it — `explanation.dependency_impact.composite_availability_bound` of the availability
+    recommendation — from the publication `recommendation_id` belongs to (either SLI type), or
+    else from its latest active one. None when there is none, or it had no dependency analysis.
+    What an availability target is held against (`unachievable_target_warning`)."""
+    r = slo_recommendations
+    query = sa.select(r.c.composite_bound).where(
+        r.c.service_id == service_pk, r.c.sli_type == "availability"
+    )
+    if recommendation_id is not None:
+        decided = r.alias("decided")
+        publication = sa.select(decided.c.generated_at).where(decided.c.id == recommendation_id)
+        query = query.where(r.c.generated_at == publication.scalar_subquery())
+    else:
+        query = query.where(r.c.status == "active")
+    bound = conn.execute(query.order_by(r.c.generated_at.desc()).limit(1)).scalar_one_or_none()
+    return float(bound) if bound is not None else None
+
+
+def published_availability(
+    engine: Engine,
+) -> tuple[dict[str, float], dict[str, float], str]:
+    """Each service's delivered and intrinsic availability from its active recommendation, and
+    a key that changes with every publication (what derived caches are keyed on)."""
     r = slo_recommendations
     with engine.connect() as conn:
         rows = conn.execute(
-            sa.select(services.c.service_id, r.c.observed_availability, r.c.generated_at)
+            sa.select(services.c.service_id, r.c.observed_availability, r.c.intrinsic_availability)
             .join(services, services.c.id == r.c.service_id)
             .where(r.c.status == "active", r.c.sli_type == "availability")
         ).all()
-    availability = {
+    delivered = {
         row.service_id: float(row.observed_availability)
         for row in rows
         if row.observed_availability is not None
     }
+    intrinsic = {
+        row.service_id: float(row.intrinsic_availability)
+        for row in rows
+        if row.intrinsic_availability is not None
+    }
     with engine.connect() as conn:
-        return availability, publication_key(conn)
+        return delivered, intrinsic, publication_key(conn)
 
 
 def publication_key(conn: Connection) -> str:

@@ -5,6 +5,10 @@ the row lock that serializes concurrent decisions and the check that it is still
 live recommendation, in one statement, so nothing is read before the write lock is held —
 (2) locks and snapshots the service's active SLO, (3) writes the new one and (4) appends the
 audit entry with the state before and after. Either all of it is committed or none of it.
+
+An availability target above the service's composite bound is allowed — people may know
+better, or plan to fix a dependency — but never silently (TRD FR-3): the response and the
+audit entry's `new_slo` carry the TRD's warning (`bound_warnings`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from analytics.slo_tiers import unachievable_target_warning
 from store.dependency_traversal import reach_depths
+from store.recommendation_store import published_composite_bound
 from store.tables import active_slos, services, slo_audit_log, slo_recommendations
 from store.timeutil import as_utc
 
@@ -91,11 +97,14 @@ def decide(
         previous = _locked_active_slo(conn, service_pk)
         new_slo: dict[str, Any] | None = None
         delta: dict[str, str] | None = None
+        warnings: list[str] = []
         if decision.action != "reject":
             targets = dict(recommended)
             if decision.action == "modify":
                 delta = _modification_delta(decision, recommended)
                 targets.update(_modifications(decision))
+            warnings = bound_warnings(conn, service_pk, targets["availability_target"],
+                                      recommendation_id=decision.recommendation_id)  # fmt: skip
             new_slo = _write_active_slo(conn, service_pk, previous, targets, decision, now)
         audit_id = uuid.uuid4()
         conn.execute(
@@ -107,7 +116,7 @@ def decide(
                 principal=decision.principal,
                 recommendation_id=decision.recommendation_id,
                 previous_slo=previous,
-                new_slo=new_slo,
+                new_slo=_with_warnings(new_slo, warnings),
                 selected_tier=decision.selected_tier,
                 rationale=decision.rationale,
                 modification_delta=delta,
@@ -127,6 +136,7 @@ def decide(
         "audit_id": str(audit_id),
         "rationale": decision.rationale,
         "upstream_recommendations_invalidated": invalidated,
+        "warnings": warnings,
     }
     if new_slo is not None:
         response |= {
@@ -142,6 +152,31 @@ def decide(
     else:
         response |= {"status": "rejected", "targets": None}
     return response
+
+
+def bound_warnings(
+    conn: Connection,
+    service_pk: uuid.UUID,
+    availability_target: float | None,
+    *,
+    recommendation_id: uuid.UUID | None = None,
+) -> list[str]:
+    """The TRD's unachievable-target warning when `availability_target` (percent) is above the
+    composite bound of the service's published recommendation — the one being decided, or its
+    latest active one — and nothing when it is not, or there is no bound to hold it against."""
+    if availability_target is None:
+        return []
+    bound = published_composite_bound(conn, service_pk, recommendation_id=recommendation_id)
+    if bound is None:
+        return []
+    warning = unachievable_target_warning(float(availability_target), bound / 100)
+    return [warning] if warning is not None else []
+
+
+def _with_warnings(snapshot: dict[str, Any] | None, warnings: list[str]) -> dict[str, Any] | None:
+    """The audit entry's after-state, with the warnings the person was shown (only if any, so
+    an entry without warnings keeps the plain snapshot the next entry's `previous_slo` has)."""
+    return {**snapshot, "warnings": warnings} if snapshot is not None and warnings else snapshot
 
 
 def _claim(conn: Connection, decision: Decision, now: datetime) -> uuid.UUID:
@@ -423,6 +458,7 @@ def slo_history(
             "previous_slo": row["previous_slo"],
             "new_slo": row["new_slo"],
             "modification_delta": row["modification_delta"],
+            "warnings": list((row["new_slo"] or {}).get("warnings") or []),
             "timestamp": as_utc(row["timestamp"]).isoformat(),
         }
         for row in rows
@@ -475,18 +511,21 @@ def set_manual_slos(
                 row = active_slos.c.service_id == service_pk
                 conn.execute(sa.update(active_slos).where(row).values(**values))
             new_slo = slo_snapshot({"id": slo_id, **values})
+            # Only an availability objective the import sets is held against the bound.
+            warnings = bound_warnings(conn, service_pk, slo.targets.get("availability_target"))
             audit_id = uuid.uuid4()
             conn.execute(sa.insert(slo_audit_log).values(
                 id=audit_id, service_id=service_pk, action="modify", actor=actor,
                 principal=principal, recommendation_id=None, previous_slo=previous,
-                new_slo=new_slo, selected_tier=None, rationale=slo.rationale,
+                new_slo=_with_warnings(new_slo, warnings), selected_tier=None,
+                rationale=slo.rationale,
                 modification_delta=None, timestamp=now,
             ))  # fmt: skip
             invalidated = _invalidate_upstream(conn, slo.service_id, service_pk, now)
             written.append({
                 "service_id": slo.service_id, "slo_id": str(slo_id), "audit_id": str(audit_id),
                 "targets": _targets_out(new_slo), "source": "manual",
-                "upstream_recommendations_invalidated": invalidated,
+                "upstream_recommendations_invalidated": invalidated, "warnings": warnings,
             })  # fmt: skip
     return written
 

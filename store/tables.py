@@ -256,9 +256,11 @@ slo_recommendations = sa.Table(
         nullable=True,
     ),
     sa.Column("composite_bound", sa.Float()),
-    # The availability measured over the lookback (fraction): the R_self of the bound, and what
-    # impact analysis recomputes composites from.
+    # The availability delivered over the lookback (fraction).
     sa.Column("observed_availability", sa.Float()),
+    # The service's own share (its hard dependencies' failures divided out): the R_self of the
+    # bound, and what impact analysis recomputes composites from.
+    sa.Column("intrinsic_availability", sa.Float()),
     sa.Column("cold_start", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Column(
         "generated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
@@ -282,6 +284,16 @@ slo_recommendations = sa.Table(
         postgresql_where=sa.text("status = 'active'"),
         sqlite_where=sa.text("status = 'active'"),
     ),
+)
+
+#: The fleet prior (bad-day excess quantiles) each partition's recommendations drew from, so
+#: that `force_regenerate` draws the same one.
+fleet_priors = sa.Table(
+    "fleet_priors",
+    metadata,
+    sa.Column("partition", sa.String(10), primary_key=True),
+    sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("points", JSONDoc, nullable=False),
 )
 
 active_slos = sa.Table(

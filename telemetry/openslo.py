@@ -189,6 +189,8 @@ class ImportedSlo:
     service_id: str
     targets: dict[str, float | int] = field(default_factory=dict)
     documents: list[str] = field(default_factory=list)  # SLO names, for the audit rationale
+    #: Which SLO document set each target column (a warning about a target names its document).
+    document_of: dict[str, str] = field(default_factory=dict)
 
 
 def imported_slos(documents: Sequence[Mapping[str, Any]]) -> dict[str, ImportedSlo]:
@@ -233,6 +235,7 @@ def imported_slos(documents: Sequence[Mapping[str, Any]]) -> dict[str, ImportedS
         else:
             slo.targets[TARGET_COLUMN[objective]] = _latency_ms(annotations, indicator, where)
         slo.documents.append(metadata["name"])
+        slo.document_of[TARGET_COLUMN[objective]] = metadata["name"]
     if not found:
         raise OpenSloError("body", "no SLO documents (kind: SLO) to import")
     return found

@@ -43,6 +43,8 @@ class MetricNames:
     requests: str = "http_requests_total"
     duration_bucket: str = "http_request_duration_seconds_bucket"
     service_graph: str = "traces_service_graph_request_total"
+    #: The OTel service graph connector's failed-call counter (same client/server labels).
+    service_graph_failed: str = "traces_service_graph_request_failed_total"
     service_label: str = "service"
     error_selector: str = 'status=~"5.."'
     client_label: str = "client"
@@ -124,6 +126,34 @@ def service_graph_query(names: MetricNames, window: str = "1d") -> str:
         f"sum by ({names.client_label}, {names.server_label}) "
         f"(increase({names.service_graph}[{window}]))"
     )
+
+
+def label_matcher(label: str, values: list[str] | None) -> str:
+    """`label=~"a|b"` over validated values ("" for None or no values: no restriction)."""
+    if not values:
+        return ""
+    alternatives = "|".join(quote_label_value(v)[1:-1].replace(".", "\\\\.") for v in values)
+    return f'{label}=~"{alternatives}"'
+
+
+def _edge_increase(names: MetricNames, metric: str, window: str, clients: list[str] | None) -> str:
+    selector = metric + _matchers(label_matcher(names.client_label, clients))
+    by = f"{names.client_label}, {names.server_label}"
+    return f"round(sum by ({by}) (increase({selector}[{window}])))"
+
+
+def service_graph_calls_query(
+    names: MetricNames, window: str = "1h", clients: list[str] | None = None
+) -> str:
+    """Calls per (client, server) over `window`, optionally for some clients only."""
+    return _edge_increase(names, names.service_graph, window, clients)
+
+
+def service_graph_failed_query(
+    names: MetricNames, window: str = "1h", clients: list[str] | None = None
+) -> str:
+    """Failed calls per (client, server) over `window`, optionally for some clients only."""
+    return _edge_increase(names, names.service_graph_failed, window, clients)
 
 
 def throttling_query(names: MetricNames, window: str = "1h", only: list[str] | None = None) -> str:

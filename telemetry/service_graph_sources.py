@@ -1,16 +1,25 @@
-"""Calls between services as tracing sees them (OTel service graph), one UTC day at a time."""
+"""Calls between services as tracing sees them (OTel service graph): per UTC day, and per edge
+and hour with the failed calls (`service_graph_hourly`, EDGE_HOURLY_SCHEMA)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import polars as pl
 
+from analytics.sli_schema import EDGE_HOURLY_SCHEMA
 from telemetry.prometheus_http import PrometheusClient
-from telemetry.promql import MetricNames, service_graph_query
+from telemetry.promql import (
+    MetricNames,
+    service_graph_calls_query,
+    service_graph_failed_query,
+    service_graph_query,
+)
 from telemetry.sli_sources import day_bounds
 
 SERVICE_GRAPH_SCHEMA = pl.Schema(
@@ -23,16 +32,51 @@ class ServiceGraphSource(Protocol):
         """(client, server, calls) for every pair that called during the UTC day."""
         ...
 
+    def fetch_hourly(
+        self, start: datetime, days: int, clients: Sequence[str] | None = None
+    ) -> pl.DataFrame:
+        """EDGE_HOURLY_SCHEMA rows (calls and failed calls per edge and hour) for `days` whole
+        UTC days from `start` (a midnight); `clients` restricts them to those callers."""
+        ...
+
+
+def empty_edge_hourly_frame() -> pl.DataFrame:
+    return pl.DataFrame(schema=EDGE_HOURLY_SCHEMA)
+
 
 @dataclass
 class ParquetServiceGraphSource:
+    """Reads `<folder>/<day>.parquet` (daily calls) and `<hourly_folder>/<day>.parquet` (calls
+    and failed calls per hour), as written by `slo-engine fleet generate`."""
+
     folder: Path
+    #: Default: `service_graph_hourly` beside `folder`.
+    hourly_folder: Path | None = None
 
     def fetch_day(self, day: date) -> pl.DataFrame:
         path = self.folder / f"{day.isoformat()}.parquet"
         if not path.exists():
             return pl.DataFrame(schema=SERVICE_GRAPH_SCHEMA)
         return pl.read_parquet(path).select(SERVICE_GRAPH_SCHEMA.names()).cast(SERVICE_GRAPH_SCHEMA)
+
+    def fetch_hourly(
+        self, start: datetime, days: int, clients: Sequence[str] | None = None
+    ) -> pl.DataFrame:
+        folder = self.hourly_folder or self.folder.parent / "service_graph_hourly"
+        paths = [
+            path
+            for d in range(days)
+            if (
+                path := folder / f"{(start + timedelta(days=d)).date().isoformat()}.parquet"
+            ).exists()
+        ]
+        if not paths:
+            return empty_edge_hourly_frame()
+        scans = [pl.scan_parquet(p) for p in paths]
+        frame = pl.concat(scans, how="diagonal_relaxed")
+        if clients is not None:
+            frame = frame.filter(pl.col("client").is_in(list(clients)))
+        return frame.select(EDGE_HOURLY_SCHEMA.names()).cast(EDGE_HOURLY_SCHEMA).collect()
 
 
 @dataclass
@@ -53,4 +97,62 @@ class PrometheusServiceGraphSource:
         ]
         return pl.DataFrame(rows, schema=SERVICE_GRAPH_SCHEMA, orient="row").filter(
             (pl.col("calls") > 0) & (pl.col("client") != "") & (pl.col("server") != "")
+        )
+
+    def fetch_hourly(
+        self, start: datetime, days: int, clients: Sequence[str] | None = None
+    ) -> pl.DataFrame:
+        """Two fleet-wide range queries (calls, failed calls) at one point an hour. A missing
+        failed series for an edge with calls means none failed."""
+        only = list(clients) if clients is not None else None
+        if only is not None and not only:
+            return empty_edge_hourly_frame()
+        # Each point at t is the increase over (t - 1h, t]: the hour that starts at t - 1h.
+        first, last = start + timedelta(hours=1), start + timedelta(hours=24 * days)
+        queries = [
+            build(self.names, "1h", only)
+            for build in (service_graph_calls_query, service_graph_failed_query)
+        ]
+        with ThreadPoolExecutor(max_workers=len(queries)) as pool:
+            calls, failed = pool.map(
+                lambda q: self.client.query_range(q, first, last, 3600), queries
+            )
+        keys = ["client", "server", "ts"]
+        frame = (
+            self._long(calls, "calls")
+            .join(self._long(failed, "failed"), on=keys, how="left")
+            .with_columns(pl.col("failed").fill_null(0))
+            .filter((pl.col("client") != "") & (pl.col("server") != ""))
+            .with_columns(
+                hour=pl.from_epoch(pl.col("ts") - 3600, time_unit="s").dt.replace_time_zone("UTC")
+            )
+        )
+        return (
+            frame.select(EDGE_HOURLY_SCHEMA.names())
+            .cast(EDGE_HOURLY_SCHEMA)
+            .sort("client", "server", "hour")
+        )
+
+    def _long(self, result: list[dict[str, Any]], value: str) -> pl.DataFrame:
+        """A range-query matrix as (client, server, ts, value), rounded to whole calls."""
+        clients: list[str] = []
+        servers: list[str] = []
+        stamps: list[float] = []
+        values: list[str] = []
+        for series in result:
+            points = series["values"]
+            if not points:
+                continue
+            metric = series["metric"]
+            clients += [metric.get(self.names.client_label, "")] * len(points)
+            servers += [metric.get(self.names.server_label, "")] * len(points)
+            point_stamps, point_values = zip(*points, strict=True)
+            stamps += point_stamps
+            values += point_values
+        return pl.DataFrame(
+            {"client": clients, "server": servers, "ts": stamps, value: values},
+            schema={"client": pl.String, "server": pl.String, "ts": pl.Float64, value: pl.String},
+        ).with_columns(
+            pl.col("ts").round().cast(pl.Int64),
+            pl.col(value).cast(pl.Float64).round().cast(pl.Int64),
         )

@@ -7,6 +7,11 @@ from pathlib import Path
 from config.settings import Settings
 from telemetry.prometheus_http import CircuitBreaker, PrometheusClient
 from telemetry.promql import MetricNames
+from telemetry.service_graph_sources import (
+    ParquetServiceGraphSource,
+    PrometheusServiceGraphSource,
+    ServiceGraphSource,
+)
 from telemetry.sli_sources import ParquetSliSource, PrometheusSliSource, SliSource
 
 
@@ -43,3 +48,10 @@ def sli_source_from_settings(settings: Settings) -> SliSource:
             prometheus_client_from_settings(settings), metric_names_from_settings(settings)
         )
     return ParquetSliSource(Path(settings.telemetry_parquet_path))
+
+
+def service_graph_source_from_settings(settings: Settings, sli: SliSource) -> ServiceGraphSource:
+    """The service graph's calls, through the SLI source's client (one breaker per process)."""
+    if isinstance(sli, PrometheusSliSource):
+        return PrometheusServiceGraphSource(sli.client, sli.names)
+    return ParquetServiceGraphSource(Path(settings.telemetry_parquet_path).parent / "service_graph")

@@ -129,5 +129,14 @@ async def import_openslo(
             f"Service with ID '{exc}' is not registered: ingest it before importing its SLO. "
             "Nothing was written."
         ) from exc
-    log.info("OpenSLO import", extra={"fields": {"services": list(slos), "actor": who}})
-    return {"imported": written}
+    # TRD FR-3: an availability objective above the service's composite bound is imported, but
+    # said out loud — on its service's entry (and audit entry), and here against its document.
+    warnings = [
+        {"document": slos[entry["service_id"]].document_of.get("availability_target"),
+         "service_id": entry["service_id"], "warning": warning}
+        for entry in written
+        for warning in entry["warnings"]
+    ]  # fmt: skip
+    log.info("OpenSLO import", extra={"fields": {"services": list(slos), "actor": who,
+                                                 "warnings": len(warnings)}})  # fmt: skip
+    return {"imported": written, "warnings": warnings}

@@ -53,7 +53,12 @@ def get_slo_recommendations(
         require_service_owner(engine, principal, service_id)
         try:
             regenerate_recommendation(
-                engine, settings, request.app.state.sli_source, service_id, lookback_days
+                engine,
+                settings,
+                request.app.state.sli_source,
+                service_id,
+                lookback_days,
+                graph_source=request.app.state.service_graph_source,
             )
         except ServiceNotFoundError:
             raise _not_found(service_id) from None

@@ -95,7 +95,9 @@ def decide_on_recommendation(
 ) -> dict[str, Any]:
     """Accept, modify or reject a recommendation: the active SLO changes (or not) and the
     audit log records who, why, and the state before and after — in one transaction.
-    `sre_admin` may decide for any service, a `service_owner` for its own team's."""
+    `sre_admin` may decide for any service, a `service_owner` for its own team's.
+    An availability target above the recommendation's composite bound is still applied, with
+    the TRD's unachievable-target warning in `warnings` and in the audit entry."""
     require_service_owner(engine, principal, service_id)
     decision = _validated(service_id, body, principal)
     try:
@@ -111,7 +113,7 @@ def decide_on_recommendation(
         "SLO %s", {"accept": "accepted", "modify": "modified", "reject": "rejected"}[body.action],
         extra={"fields": {"service_id": service_id, "action": body.action,
                           "selected_tier": body.selected_tier, "actor": decision.actor,
-                          "audit_id": result["audit_id"]}},
+                          "audit_id": result["audit_id"], "warnings": result["warnings"]}},
     )  # fmt: skip
     return result
 

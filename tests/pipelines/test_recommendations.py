@@ -28,7 +28,11 @@ from pipelines.defs.recommendations.checks import (
     targets_in_range,
     tiers_are_ordered,
 )
-from pipelines.defs.telemetry.assets import sli_hourly
+from pipelines.defs.telemetry.assets import (
+    intrinsic_availability,
+    service_graph_hourly,
+    sli_hourly,
+)
 from pipelines.resources import TelemetryResource
 from serving.main import create_app
 from serving.schemas import DependencyGraphIn
@@ -36,7 +40,8 @@ from store.graph_ingest import ingest_graph
 from store.tables import graph_snapshots
 from store.tables import slo_recommendations as slo_recs
 
-END = datetime(2026, 11, 20, tzinfo=UTC)
+END = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+TELEMETRY_DAY = [sli_hourly, service_graph_hourly, intrinsic_availability]
 DAYS = 10
 
 
@@ -58,7 +63,7 @@ def test_recommendations_for_every_service_bounded_by_dependencies(
     last = (END - timedelta(days=1)).date()
     for offset in range(DAYS):
         day = (END - timedelta(days=DAYS - offset)).date().isoformat()
-        assert materialize_day([sli_hourly], source, day).success
+        assert materialize_day(TELEMETRY_DAY, source, day).success
     chain = [
         graph_snapshot,
         scc_condensation,
@@ -68,8 +73,9 @@ def test_recommendations_for_every_service_bounded_by_dependencies(
     ]
     checks = [tiers_are_ordered, targets_in_range, every_service_recommended]
     result = materialize_day(
-        [sli_hourly, *chain, *checks], source, last.isoformat(), selection=[a.key for a in chain]
-    )
+        [*TELEMETRY_DAY, *chain, *checks], source, last.isoformat(),
+        selection=[a.key for a in chain],
+    )  # fmt: skip
     assert result.success
     evaluations = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
     assert evaluations == {
@@ -85,13 +91,16 @@ def test_recommendations_for_every_service_bounded_by_dependencies(
     capped = recs.filter(pl.col("capped_by_bound"))
     assert (capped["availability_balanced"] <= capped["composite_bound"] * 100 + 1e-9).all()
 
-    # AC-003: a service whose hard dependencies are leaves gets R_self × Π R_dep.
-    sli = (
-        pl.concat([pl.read_parquet(p) for p in (warehouse / "sli_hourly").glob("*.parquet")])
+    # AC-003: a service whose hard dependencies are leaves gets R_own × Π R_own, each its
+    # intrinsic availability (a leaf's is what it delivered).
+    intrinsic = (
+        pl.concat(
+            [pl.read_parquet(p) for p in (warehouse / "intrinsic_availability").glob("*.parquet")]
+        )
         .group_by("service")
-        .agg(pl.col("requests").sum(), pl.col("errors").sum())
+        .agg(pl.col("requests").sum(), pl.col("own_errors").sum())
     )
-    observed = {s: 1 - e / r for s, r, e in sli.iter_rows() if r}
+    observed = {s: 1 - e / r for s, r, e in intrinsic.iter_rows() if r}
     hard = [
         (e["source"], e["target"])
         for e in topology.edges
@@ -111,6 +120,9 @@ def test_recommendations_for_every_service_bounded_by_dependencies(
     else:
         raise AssertionError("no service with leaf-only hard dependencies in the fleet")
 
+    sli_totals = pl.concat(
+        [pl.read_parquet(p) for p in (warehouse / "sli_hourly").glob("*.parquet")]
+    ).filter(pl.col("has_data"))
     document = json.loads(recs.filter(pl.col("service") == service)["document"][0])
     availability, latency = document["recommendations"]
     assert document["service_id"] == service
@@ -144,10 +156,31 @@ def test_recommendations_for_every_service_bounded_by_dependencies(
     ).json()
     assert [r["sli_type"] for r in only_latency["recommendations"]] == ["latency"]
 
+    # Reproducible: the same inputs give byte-identical recommendations (the resampling is
+    # seeded by partition, service and graph), whatever the run.
+    rerun = materialize_day(
+        [*TELEMETRY_DAY, *chain], source, last.isoformat(), selection=[slo_recommendations.key]
+    )
+    assert rerun.success and rerun.run_id != result.run_id
+    second = pl.read_parquet(warehouse / "slo_recommendations" / f"{last}.parquet")
+
+    def content(frame: pl.DataFrame) -> list[str]:
+        documents = []
+        for text in frame.sort("service")["document"]:
+            document = json.loads(text)
+            document.pop("generated_at")
+            document["provenance"].pop("dagster_run_id")
+            documents.append(json.dumps(document, sort_keys=True))
+        return documents
+
+    assert content(second) == content(recs)
+    assert second.drop("document").equals(recs.drop("document"))
+
     # Publishing again supersedes, never duplicates, the active recommendation.
     again = materialize_day(
-        [sli_hourly, *chain], source, last.isoformat(), selection=[published_recommendations.key]
-    )
+        [*TELEMETRY_DAY, *chain], source, last.isoformat(),
+        selection=[published_recommendations.key],
+    )  # fmt: skip
     assert again.success
     with engine.connect() as conn:
         statuses = dict(
@@ -175,6 +208,13 @@ def test_recommendations_for_every_service_bounded_by_dependencies(
     assert fresh.status_code == 200, fresh.text
     assert fresh.json()["provenance"]["regenerated_on_demand"] is True
     assert fresh.json()["stale"] is False
+    # The same code path as the daily run, fleet prior and seed included: on unchanged data
+    # a regenerated recommendation reproduces the published tiers.
+    regenerated = {r["sli_type"]: r for r in fresh.json()["recommendations"]}
+    for tier, published in availability["tiers"].items():
+        again_target = regenerated["availability"]["tiers"][tier]["target"]
+        assert abs(again_target - published["target"]) <= 0.01, (tier, again_target, published)
+    assert regenerated["availability"]["tiers"] == availability["tiers"]
     client.post(
         "/api/v1/services/dependencies",
         json={
@@ -185,6 +225,37 @@ def test_recommendations_for_every_service_bounded_by_dependencies(
     cold = client.get("/api/v1/services/brand-new/slo-recommendations").json()
     assert cold["status"] == "cold_start"
     assert cold["recommendations"][0]["tiers"]["balanced"]["target"] == 99.95
+
+    # Dependencies' promises: a hard dependency accepting an SLO below what it delivers may
+    # spend that budget. Its callers' next recommendations list it, and their conservative
+    # tier stays achievable if it does.
+    dependency = sorted(deps)[0]
+    delivered = 1 - float(
+        sli_totals.filter(pl.col("service") == dependency).select(
+            pl.col("errors").sum() / pl.col("requests").sum()
+        )[0, 0]
+    )
+    promised_target = round(delivered * 100 - 1.0, 3)
+    live = client.get(f"/api/v1/services/{dependency}/slo-recommendations").json()
+    decided = client.post(
+        f"/api/v1/services/{dependency}/slos",
+        json={"action": "modify", "selected_tier": "balanced", "actor": "sre@example.com",
+              "recommendation_id": live["recommendations"][0]["recommendation_id"],
+              "modifications": {"availability_target": promised_target},
+              "rationale": "a maintenance window a month"},
+    )  # fmt: skip
+    assert decided.status_code in (200, 201), decided.text
+    assert materialize_day(
+        [*TELEMETRY_DAY, *chain], source, last.isoformat(), selection=[a.key for a in chain]
+    ).success
+    after = pl.read_parquet(warehouse / "slo_recommendations" / f"{last}.parquet")
+    promised = json.loads(after.filter(pl.col("service") == service)["document"][0])
+    impact = promised["recommendations"][0]["explanation"]["dependency_impact"]
+    assert [p["service"] for p in impact["dependencies_entitled_to_budget"]] == [dependency]
+    assert impact["dependencies_entitled_to_budget"][0]["accepted_target"] == promised_target
+    assert impact["promised_bound"] < impact["composite_availability_bound"]
+    conservative = promised["recommendations"][0]["tiers"]["conservative"]["target"]
+    assert conservative <= impact["promised_bound"] + 1e-9
 
 
 def pytest_approx(value: float) -> Any:

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from support.keys import make_key
 from support.published_fleet import ingest_chain, publish
 
+from analytics.slo_tiers import unachievable_target_warning
 from config.settings import Settings
 from store.tables import slo_recommendations
 
@@ -81,10 +82,20 @@ def test_upstream_services_with_projected_composites_and_risk_ac004(
     assert rows["web"]["slo_at_risk"] is False  # its 90% target still holds
     deltas = [abs(row["delta"]) for row in body["impacted_services"]]
     assert deltas == sorted(deltas, reverse=True)
+    # TRD FR-3: checkout's 99.99% is now above its projected bound, said in the TRD's words;
+    # web's 90% is not.
+    projected = rows["checkout"]["projected_composite_availability"]
+    [above] = body["callers_exceeding_bound"]
+    assert above["service_id"] == "checkout" and above["active_target"] == 99.99
+    assert above["projected_composite_bound"] == projected
+    assert above["warning"] == unachievable_target_warning(99.99, projected / 100)
+    assert "99.99% is unachievable" in above["warning"]
+    verb = "Reducing" if r["payments"] > 0.995 else "Changing"  # what the fleet delivered
     assert body["summary"] == {
         "total_impacted": 2,
         "slos_at_risk": 1,
-        "recommendation": "Reducing payments to 99.5% puts 1 upstream service at risk of SLO "
+        "targets_above_bound": 1,
+        "recommendation": f"{verb} payments to 99.5% puts 1 upstream service at risk of SLO "
         "breach.",
     }
     assert body["assumed_current_availability"] == pytest.approx(r["payments"] * 100, abs=1e-4)
@@ -99,6 +110,7 @@ def test_services_without_an_slo_are_listed_with_null_risk(
     assert {r["service_id"] for r in body["impacted_services"]} == {"payments", "checkout", "web"}
     assert all(r["slo_at_risk"] is None for r in body["impacted_services"])
     assert body["summary"]["slos_at_risk"] == 0
+    assert body["callers_exceeding_bound"] == [] and body["summary"]["targets_above_bound"] == 0
     leaf = client.post(
         URL, json={"service_id": "web", "proposed_change": {"proposed_target": 99.0}}
     ).json()

@@ -9,33 +9,29 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from analytics.composite_availability import (
-    CompositeResult,
-    Edge,
-    ExternalRisk,
-    Factor,
-    composite_availability,
-    external_availability,
-)
+from analytics.composite_availability import CompositeResult, Edge
+from analytics.composite_inputs import composite_bounds, composite_inputs
 from analytics.explanations import attribute_fleet
 from analytics.graph_cycles import find_cycles
-from analytics.service_recommendation import recommend_service
-from analytics.slo_tiers import fleet_excess_pool
+from analytics.intrinsic_availability import intrinsic_totals
+from analytics.service_recommendation import recommend_service, recommendation_seed
+from analytics.slo_tiers import fleet_prior
 from pipelines.defs.telemetry.partitions import DAILY
 from pipelines.resources import OperationalStoreResource
-from store.graph_snapshot import load_effective_graph, load_service_metadata, record_snapshot
+from store.active_targets import active_availability_targets
+from store.fleet_prior import save_fleet_prior
+from store.graph_snapshot import load_effective_graph, record_snapshot
 from store.recommendation_store import latest_snapshot_id, publish_recommendations
 from telemetry.sli_sources import day_bounds
 
 #: Days of `sli_hourly` each recommendation reads (static: it shapes the partition mapping).
 LOOKBACK_DAYS = int(os.environ.get("SLO_LOOKBACK_DAYS", "30"))
 
-LOOKBACK = dg.AssetIn(
-    "sli_hourly",
-    partition_mapping=dg.TimeWindowPartitionMapping(
-        start_offset=-(LOOKBACK_DAYS - 1), allow_nonexistent_upstream_partitions=True
-    ),
+LOOKBACK_MAPPING = dg.TimeWindowPartitionMapping(
+    start_offset=-(LOOKBACK_DAYS - 1), allow_nonexistent_upstream_partitions=True
 )
+LOOKBACK = dg.AssetIn("sli_hourly", partition_mapping=LOOKBACK_MAPPING)
+INTRINSIC_LOOKBACK = dg.AssetIn("intrinsic_availability", partition_mapping=LOOKBACK_MAPPING)
 EDGE_SCHEMA = {
     "source": pl.String,
     "target": pl.String,
@@ -142,84 +138,59 @@ def _lookback_window(day_end: datetime) -> tuple[datetime, datetime]:
 @dg.asset(
     partitions_def=DAILY,
     io_manager_key="warehouse_io",
-    ins={"sli_hourly": LOOKBACK},
+    ins={"intrinsic_availability": INTRINSIC_LOOKBACK},
     group_name="recommendations",
     description=(
-        "Per service: the availability bound its hard dependencies allow (R_self × Π R_dep over "
-        "distinct dependencies, redundancy groups, supernodes, externals), in one fleet pass."
+        "Per service: the availability bound its hard dependencies allow (R_own × Π R_own over "
+        "the distinct units reachable through hard sync edges: intrinsic availabilities, "
+        "redundancy groups, supernodes, externals), in one fleet pass; with the bound if every "
+        "dependency with an accepted SLO delivered only that."
     ),
 )
 def composite_availability_bounds(
     context: dg.AssetExecutionContext,
     graph_snapshot: pl.DataFrame,
     scc_condensation: pl.DataFrame,
-    sli_hourly: pl.LazyFrame,
+    intrinsic_availability: pl.LazyFrame,
     store: OperationalStoreResource,
 ) -> dg.Output[pl.DataFrame]:
-    observed = (
-        sli_hourly.filter(pl.col("has_data"))
-        .group_by("service")
-        .agg(pl.col("requests").sum(), pl.col("errors").sum())
-        .filter(pl.col("requests") > 0)
-        .with_columns((1 - pl.col("errors") / pl.col("requests")).alias("availability"))
-        .collect()
+    _, day_end = day_bounds(context.partition_time_window.start.date())
+    start, end = _lookback_window(day_end)
+    totals = intrinsic_totals(
+        intrinsic_availability.filter(pl.col("hour") >= start, pl.col("hour") < end)
     )
-    availability = dict(observed.select("service", "availability").iter_rows())
-    engine = store.engine()
-    try:
-        nodes = load_service_metadata(engine)  # the edges come from graph_snapshot
-    finally:
-        engine.dispose()
-    externals = {
-        name: availability.get(name, external_availability(float(meta.get("published_sla", 99.9))))
-        for name, meta in nodes.items()
-        if meta.get("service_type") == "external"
-    }
-    observed_externals = frozenset(name for name in externals if name in availability)
-    for name in nodes:  # services without telemetry do not lower anyone's bound
-        availability.setdefault(name, 1.0)
+    with store.connect() as engine:
+        graph = load_effective_graph(engine)  # the edges come from graph_snapshot
+        promises = active_availability_targets(engine)
+    inputs = composite_inputs(totals, graph.nodes)
     edges = [
         Edge(s, t, mode or "sync", crit or "hard", group)
         for s, t, mode, crit, group, *_ in graph_snapshot.iter_rows()
     ]
-    results = composite_availability(
-        {k: v for k, v in availability.items() if k not in externals},
-        edges,
-        externals=externals,
-        observed_externals=observed_externals,
-    )
+    results = composite_bounds(inputs, edges, promises=promises)
     frame = pl.DataFrame(
         [
             (
                 r.service,
+                inputs.delivered.get(r.service),
                 r.self_availability,
                 r.composite_bound,
+                r.promised_bound,
+                r.service in inputs.absorbs,
                 r.bottleneck.name if r.bottleneck else None,
-                r.bottleneck.availability if r.bottleneck else None,
                 r.distinct_dependencies,
-                r.depth,
-                r.confidence,
-                "+".join(r.supernode) if r.supernode else None,
-                nodes.get(r.service, {}).get("service_type"),
-                json.dumps(_details(r)),
+                graph.nodes.get(r.service, {}).get("service_type"),
+                _published_sla(graph.nodes.get(r.service, {})),
+                graph.fingerprint(),
+                json.dumps(r.to_dict()),
             )
             for r in results.values()
         ],
-        schema={
-            "service": pl.String,
-            "self_availability": pl.Float64,
-            "composite_bound": pl.Float64,
-            "bottleneck": pl.String,
-            "bottleneck_availability": pl.Float64,
-            "distinct_dependencies": pl.Int64,
-            "depth": pl.Int64,
-            "confidence": pl.Float64,
-            "supernode": pl.String,
-            "service_type": pl.String,
-            "details": pl.String,
-        },
+        schema=BOUNDS_SCHEMA,
         orient="row",
     )
+    with_deps = frame.filter(pl.col("distinct_dependencies") > 0, pl.col("delivered").is_not_null())
+    below = with_deps.filter(pl.col("composite_bound") < pl.col("delivered"))
     context.log.info("bounds for %d services", frame.height)
     return dg.Output(
         frame,
@@ -227,49 +198,57 @@ def composite_availability_bounds(
             "services": frame.height,
             "median_bound": float(frame["composite_bound"].median() or 0.0),  # type: ignore[arg-type]
             "services_in_supernodes": scc_condensation.height,
+            "services_with_hard_dependencies": with_deps.height,
+            "bound_below_delivered": below.height,
+            "absorbing_services": len(inputs.absorbs),
+            "services_with_promised_dependencies": int(frame["promised_bound"].is_not_null().sum()),
+            "bounds": dg.MetadataValue.md(_bounds_md(with_deps)),
         },
     )
 
 
-def _details(result: Any) -> dict[str, Any]:
-    return {
-        "weakest": [
-            [f.name, f.availability, f.kind, f.share_of_unavailability]
-            for f in result.weakest_factors
-        ],
-        "externals": [
-            [x.service, x.availability, x.source, x.budget_consumption, x.high_dependency_risk]
-            for x in result.external_risks
-        ],
-        "degraded": [
-            [e.target, e.criticality, e.communication_mode] for e in result.degraded_mode_risks
-        ],
-    }
+BOUNDS_SCHEMA = {
+    "service": pl.String,
+    "delivered": pl.Float64,
+    "own_availability": pl.Float64,
+    "composite_bound": pl.Float64,
+    "promised_bound": pl.Float64,
+    "absorbs": pl.Boolean,
+    "bottleneck": pl.String,
+    "distinct_dependencies": pl.Int64,
+    "service_type": pl.String,
+    "published_sla": pl.Float64,
+    "graph_hash": pl.String,
+    "composite": pl.String,
+}
+
+
+def _published_sla(meta: dict[str, Any]) -> float | None:
+    value = meta.get("published_sla")
+    return float(value) if value is not None else None
+
+
+def _bounds_md(frame: pl.DataFrame) -> str:
+    """The ten tightest bounds, as a data-platform engineer would want to look at them."""
+    if frame.is_empty():
+        return "no service with hard dependencies and telemetry"
+    lines = ["| service | delivered | own | bound | bottleneck |", "|---|---:|---:|---:|---|"]
+    for service, delivered, own, bound, bottleneck in (
+        frame.sort("composite_bound")
+        .select("service", "delivered", "own_availability", "composite_bound", "bottleneck")
+        .head(10)
+        .iter_rows()
+    ):
+        lines.append(
+            f"| {service} | {delivered * 100:.3f}% | {own * 100:.3f}% | {bound * 100:.3f}% "
+            f"| {bottleneck or ''} |"
+        )
+    return "\n".join(lines)
 
 
 def composite_from_row(row: dict[str, Any]) -> CompositeResult:
     """Rebuild the bound's explanation from its warehouse row (the asset boundary is Parquet)."""
-    details = json.loads(row["details"])
-    return CompositeResult(
-        service=row["service"],
-        self_availability=row["self_availability"],
-        composite_bound=row["composite_bound"],
-        distinct_dependencies=row["distinct_dependencies"],
-        weakest_factors=tuple(Factor(n, a, s, k) for n, a, k, s in details["weakest"]),
-        bottleneck=(
-            Factor(*(details["weakest"][0][i] for i in (0, 1, 3, 2)))
-            if details["weakest"]
-            else None
-        ),
-        external_risks=tuple(ExternalRisk(*x) for x in details["externals"]),
-        degraded_mode_risks=tuple(
-            Edge(row["service"], t, mode, crit) for t, crit, mode in details["degraded"]
-        ),
-        supernode=tuple(row["supernode"].split("+")) if row["supernode"] else None,
-        depth=row["depth"],
-        truncated=row["confidence"] < 1.0,
-        confidence=row["confidence"],
-    )
+    return CompositeResult.from_dict(json.loads(row["composite"]))
 
 
 #: Services whose lookback is held in memory at once (bounds peak RSS for big fleets).
@@ -319,9 +298,10 @@ def _fleet_pool(sli: pl.DataFrame) -> Any:
     )
     if daily.is_empty():
         return None
-    req = daily.pivot(on="day", index="service", values="requests").drop("service")
-    err = daily.pivot(on="day", index="service", values="errors").drop("service")
-    return fleet_excess_pool(
+    req = daily.pivot(on="day", index="service", values="requests", sort_columns=True)
+    err = daily.pivot(on="day", index="service", values="errors", sort_columns=True)
+    req, err = req.sort("service").drop("service"), err.sort("service").drop("service")
+    return fleet_prior(
         req.to_numpy().astype(np.float64), err.select(req.columns).to_numpy().astype(np.float64)
     )
 
@@ -356,6 +336,7 @@ def slo_recommendations(
     context: dg.AssetExecutionContext,
     sli_hourly: pl.LazyFrame,
     composite_availability_bounds: pl.DataFrame,
+    store: OperationalStoreResource,
 ) -> dg.Output[pl.DataFrame]:
     _, day_end = day_bounds(context.partition_time_window.start.date())
     start, end = _lookback_window(day_end)
@@ -366,6 +347,12 @@ def slo_recommendations(
     pool = _fleet_pool(
         lookback.select("service", "hour", "requests", "errors", "has_data").collect()
     )
+    hashes = composite_availability_bounds["graph_hash"].unique().to_list()
+    graph_hash = hashes[0] if hashes else ""
+    if pool is not None:
+        # Published beside the recommendations: force_regenerate draws the same prior.
+        with store.connect() as engine:
+            save_fleet_prior(engine, context.partition_key, pool)
     services = sorted(
         set(bounds) | set(lookback.select("service").unique().collect()["service"].to_list())
     )
@@ -384,10 +371,14 @@ def slo_recommendations(
                 generated_at=generated_at,
                 service_type=bound_row["service_type"] if bound_row else None,
                 fleet_excess=pool,
+                seed=recommendation_seed(context.partition_key, service, graph_hash),
+                absorbs=bool(bound_row and bound_row["absorbs"]),
+                published_sla=bound_row["published_sla"] if bound_row else None,
             )
             document["provenance"] = {
                 "dagster_run_id": context.run.run_id,
                 "partition": context.partition_key,
+                "graph_hash": graph_hash,
             }
             a, lat = tiers.availability, tiers.latency
             rows.append(
@@ -415,6 +406,7 @@ def slo_recommendations(
     return dg.Output(
         frame,
         metadata={
+            "fleet_prior_points": len(pool) if pool is not None else 0,
             "services": frame.height,
             "cold_start": int(frame["cold_start"].sum()),
             "capped_by_bound": int(frame["capped_by_bound"].sum()),

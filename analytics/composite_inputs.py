@@ -1,0 +1,122 @@
+"""The one builder of the composite bound's inputs, for the pipeline, `force_regenerate`,
+impact analysis and the backtest alike.
+
+Four hand-built copies used to disagree: `.get(name, default)` against `observed.get(name) or
+default` (which turned an observed 0.0 into the published SLA), and one ignored observed
+externals. Here, once:
+
+- an internal service counts at its **intrinsic** availability (see
+  `analytics.intrinsic_availability`); one without telemetry lowers nobody's bound (1.0);
+- an external service counts at what it was observed to deliver when it has telemetry, else at
+  its published SLA minus the adjustment (`external_availability`); an observed 0.0 is an
+  observation;
+- the graph's edges become `Edge`s with the defaults the ingestion applies (sync, hard).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import polars as pl
+
+from analytics.composite_availability import (
+    CompositeResult,
+    Edge,
+    composite_availability,
+    external_availability,
+)
+
+#: A service whose own estimate was capped in at least this share of its requests beats the
+#: product of its dependencies (retries, caches, fallbacks): the serial model is wrong for it.
+ABSORBS_SHARE = 0.2
+#: Published SLA assumed for an external that declares none (percent).
+DEFAULT_PUBLISHED_SLA = 99.9
+
+
+class _GraphEdge(Protocol):
+    @property
+    def source(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def attributes(self) -> Mapping[str, Any]: ...
+
+
+def edges_of(graph_edges: Iterable[_GraphEdge]) -> list[Edge]:
+    """The store's effective edges as the bound's `Edge`s."""
+    return [
+        Edge(
+            e.source,
+            e.target,
+            e.attributes.get("communication_mode") or "sync",
+            e.attributes.get("criticality") or "hard",
+            e.attributes.get("redundancy_group"),
+        )
+        for e in graph_edges
+    ]
+
+
+@dataclass(frozen=True)
+class CompositeInputs:
+    own: dict[str, float]  # internal services: intrinsic availability
+    externals: dict[str, float]  # external services: observed, or published SLA adjusted
+    observed_externals: frozenset[str]
+    delivered: dict[str, float]  # what each service with telemetry delivered (observed)
+    absorbs: frozenset[str]  # services whose own estimate was mostly capped
+
+    def availability(self) -> dict[str, float]:
+        """R_self of every service as the bound uses it, externals included."""
+        return {**self.own, **self.externals}
+
+
+def composite_inputs(
+    totals: pl.DataFrame, nodes: Mapping[str, Mapping[str, Any]]
+) -> CompositeInputs:
+    """Inputs from per-service totals over the lookback (`intrinsic_totals`) and the graph's
+    node metadata (`service_type`, `published_sla`)."""
+    delivered: dict[str, float] = {}
+    own: dict[str, float] = {}
+    absorbs: set[str] = set()
+    for service, requests, errors, own_errors, capped in totals.select(
+        "service", "requests", "errors", "own_errors", "capped_requests"
+    ).iter_rows():
+        if not requests:
+            continue
+        delivered[service] = 1.0 - errors / requests
+        own[service] = 1.0 - own_errors / requests
+        if capped / requests >= ABSORBS_SHARE:
+            absorbs.add(service)
+    names = set(nodes) | set(delivered)
+    external = {n for n in names if nodes.get(n, {}).get("service_type") == "external"}
+    externals = {
+        n: delivered[n]
+        if n in delivered
+        else external_availability(float(nodes[n].get("published_sla") or DEFAULT_PUBLISHED_SLA))
+        for n in external
+    }
+    return CompositeInputs(
+        own={n: own.get(n, 1.0) for n in names - external},
+        externals=externals,
+        observed_externals=frozenset(n for n in external if n in delivered),
+        delivered=delivered,
+        absorbs=frozenset(absorbs),
+    )
+
+
+def composite_bounds(
+    inputs: CompositeInputs,
+    edges: list[Edge],
+    *,
+    promises: Mapping[str, float] | None = None,
+) -> dict[str, CompositeResult]:
+    """Every service's bound from these inputs (one fleet pass)."""
+    return composite_availability(
+        inputs.own,
+        edges,
+        externals=inputs.externals,
+        observed_externals=inputs.observed_externals,
+        delivered=inputs.delivered,
+        promises=promises,
+    )

@@ -1,0 +1,196 @@
+"""Intrinsic ("own") availability: what a service would have delivered, hour by hour, had its
+hard sync dependencies not failed it.
+
+The composite bound multiplies a service's availability by its dependencies'. The *observed*
+availability of a caller already holds the failures its hard dependencies caused, so using it
+there counts every dependency twice, at every level of a chain (measured on a fleet the project
+never saw: the "bound" fell below what 27 of 28 services with hard dependencies delivered). The
+bound needs each service's own share of the failures:
+
+- **From failed calls** where the OTel service-graph connector reports them
+  (`traces_service_graph_request_failed_total{client,server}`): the failures a plain hard
+  dependency caused are the caller's failed calls to it. One request can meet failed calls to
+  several dependencies, so the shares of requests that met one combine as probabilities
+  (`own = observed / Π(1 − failed_d / requests)`), not as a sum that would count a request
+  twice; more failed calls than errors means the caller retried or fell back (capped).
+- **By deconvolution** where it does not: `own(S,h) = observed(S,h) / Π observed(d,h)` over the
+  direct hard dependencies, a redundancy group counting as `1 − Π(1 − observed(m))`.
+
+Either way the estimate is capped at 1: a service that beats the product of its dependencies
+(retries, caches, fallbacks) shows as capped in that hour, and the recommendation says so.
+Hours without data, and dependencies without data in an hour, divide nothing out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from analytics.composite_availability import Edge
+
+#: One row per service and hour: what the estimate saw and what it concluded.
+INTRINSIC_HOURLY_SCHEMA = pl.Schema(
+    {
+        "service": pl.String(),
+        "hour": pl.Datetime("us", "UTC"),
+        "requests": pl.Int64(),
+        "errors": pl.Int64(),
+        "dependency_errors": pl.Float64(),  # failures its hard dependencies caused
+        "own_errors": pl.Float64(),
+        "own_availability": pl.Float64(),
+        "method": pl.String(),  # none | failed_calls | deconvolution | mixed
+        "capped": pl.Boolean(),  # the service beat the product of its dependencies
+    }
+)
+
+#: Per service over a window: the totals the composite bound and the recommendation read.
+INTRINSIC_TOTALS_SCHEMA = pl.Schema(
+    {
+        "service": pl.String(),
+        "requests": pl.Float64(),
+        "errors": pl.Float64(),
+        "own_errors": pl.Float64(),
+        "capped_requests": pl.Float64(),
+        "method": pl.String(),
+    }
+)
+
+
+def _hard_units(edges: Sequence[Edge]) -> pl.DataFrame:
+    """Hard sync edges as (source, target, unit): a unit is a plain dependency or a group."""
+    rows = [
+        (e.source, e.target, f"group:{e.redundancy_group}" if e.redundancy_group else e.target)
+        for e in edges
+        if e.is_hard_sync and e.source != e.target
+    ]
+    return pl.DataFrame(
+        rows, schema={"source": pl.String, "target": pl.String, "unit": pl.String}, orient="row"
+    ).unique()
+
+
+def intrinsic_hourly(
+    sli: pl.DataFrame,
+    edges: Sequence[Edge],
+    edge_calls: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Each service-hour's own errors and availability (INTRINSIC_HOURLY_SCHEMA).
+
+    `sli` holds `sli_hourly` rows (service, hour, requests, errors, has_data); `edge_calls`
+    the service graph's hourly calls and failed calls (client, server, hour, calls, failed), or
+    None when no tracing pipeline reports them. A plain hard edge with calls in an hour is
+    measured; every other hard dependency (and every redundancy group) is divided out.
+    """
+    observed = (
+        sli.filter(pl.col("has_data") & (pl.col("requests") > 0))
+        .select(
+            "service",
+            "hour",
+            pl.col("requests").cast(pl.Int64),
+            pl.col("errors").fill_null(0).cast(pl.Int64),
+        )
+        .with_columns(
+            pl.min_horizontal("errors", "requests").alias("errors"),
+        )
+    )
+    units = _hard_units(edges)
+    availability = observed.select(
+        pl.col("service").alias("target"),
+        "hour",
+        (1.0 - pl.col("errors") / pl.col("requests")).alias("dep_availability"),
+    )
+    per_edge = observed.select(
+        pl.col("service").alias("source"), "hour", pl.col("requests").alias("caller_requests")
+    ).join(units, on="source", how="inner")
+    if edge_calls is not None and edge_calls.height:
+        calls = edge_calls.filter(pl.col("calls") > 0).select(
+            pl.col("client").alias("source"),
+            pl.col("server").alias("target"),
+            "hour",
+            pl.col("calls").cast(pl.Float64),
+            pl.col("failed").fill_null(0).cast(pl.Float64),
+        )
+        per_edge = per_edge.join(calls, on=["source", "target", "hour"], how="left")
+    else:
+        per_edge = per_edge.with_columns(
+            pl.lit(None, pl.Float64).alias("calls"), pl.lit(None, pl.Float64).alias("failed")
+        )
+    per_edge = per_edge.join(availability, on=["target", "hour"], how="left").with_columns(
+        # A group's member is never "measured": failover hides which failures reached the caller.
+        measured=pl.col("calls").is_not_null() & ~pl.col("unit").str.starts_with("group:"),
+        # A member's failure share: from its calls where reported, else from its own SLIs.
+        fail=pl.when(pl.col("calls").is_not_null())
+        .then(pl.min_horizontal(pl.col("failed") / pl.col("calls"), pl.lit(1.0)))
+        .otherwise(1.0 - pl.col("dep_availability").fill_null(1.0)),
+    )
+    measured = (
+        per_edge.filter("measured")
+        .group_by("source", "hour")
+        .agg(
+            pl.col("failed").sum().alias("measured_failed"),
+            # The share of the caller's requests that met a failed call to each dependency;
+            # one request can meet several, so the shares combine as probabilities, not sums.
+            (1.0 - pl.min_horizontal(pl.col("failed") / pl.col("caller_requests"), pl.lit(1.0)))
+            .log()
+            .sum()
+            .exp()
+            .alias("measured_divisor"),
+        )
+    )
+    divided = (
+        per_edge.filter(~pl.col("measured"))
+        .group_by("source", "hour", "unit")
+        .agg(pl.col("fail").product().alias("unit_fail"))  # a plain unit has one member
+        .group_by("source", "hour")
+        .agg((1.0 - pl.col("unit_fail")).log().sum().exp().alias("divisor"))
+    )
+    kinds = per_edge.group_by("source", "hour").agg(
+        pl.col("measured").any().alias("any_measured"),
+        (~pl.col("measured")).any().alias("any_divided"),
+    )
+    key = {"left_on": ["service", "hour"], "right_on": ["source", "hour"], "how": "left"}
+    frame = (
+        observed.join(measured, **key)  # type: ignore[arg-type]
+        .join(divided, **key)  # type: ignore[arg-type]
+        .join(kinds, **key)  # type: ignore[arg-type]
+        .with_columns(
+            pl.col("measured_failed").fill_null(0.0),
+            pl.col("measured_divisor").fill_null(1.0),
+            pl.col("divisor").fill_null(1.0),
+            pl.col("any_measured").fill_null(False),
+            pl.col("any_divided").fill_null(False),
+        )
+        .with_columns(
+            raw=(1.0 - pl.col("errors") / pl.col("requests"))
+            / pl.max_horizontal(pl.col("divisor") * pl.col("measured_divisor"), pl.lit(1e-12)),
+        )
+        .with_columns(
+            own_availability=pl.min_horizontal("raw", pl.lit(1.0)),
+            capped=(pl.col("raw") > 1.0 + 1e-12)
+            | (pl.col("measured_failed") > pl.col("errors") + 0.5),
+            method=pl.when(pl.col("any_measured") & pl.col("any_divided"))
+            .then(pl.lit("mixed"))
+            .when(pl.col("any_measured"))
+            .then(pl.lit("failed_calls"))
+            .when(pl.col("any_divided"))
+            .then(pl.lit("deconvolution"))
+            .otherwise(pl.lit("none")),
+        )
+        .with_columns(own_errors=pl.col("requests") * (1.0 - pl.col("own_availability")))
+        .with_columns(dependency_errors=pl.col("errors") - pl.col("own_errors"))
+    )
+    return frame.select(INTRINSIC_HOURLY_SCHEMA.names()).cast(INTRINSIC_HOURLY_SCHEMA)
+
+
+def intrinsic_totals(hourly: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """Per service over the window (INTRINSIC_TOTALS_SCHEMA): requests, delivered and own
+    errors, the requests of hours in which the estimate was capped, and the method used most."""
+    lazy = hourly.lazy()
+    totals = lazy.group_by("service").agg(
+        pl.col("requests").sum().cast(pl.Float64),
+        pl.col("errors").sum().cast(pl.Float64),
+        pl.col("own_errors").sum(),
+        pl.col("requests").filter(pl.col("capped")).sum().cast(pl.Float64).alias("capped_requests"),
+        pl.col("method").mode().sort().first().alias("method"),
+    )
+    return totals.collect().select(INTRINSIC_TOTALS_SCHEMA.names()).cast(INTRINSIC_TOTALS_SCHEMA)

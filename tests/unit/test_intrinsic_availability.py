@@ -1,0 +1,194 @@
+"""Intrinsic availability and the bound built on it, held to the generator's truth.
+
+The generated fleet propagates every failure of a hard sync dependency to its caller (a failed
+call fails the request), records failed calls per edge as the OTel service-graph connector does,
+and writes each service's true own availability: the fleet on which the bound must bound.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+
+from analytics.composite_availability import Edge
+from analytics.composite_inputs import composite_bounds, composite_inputs
+from analytics.explanations import availability_counterfactuals
+from analytics.fleet_telemetry import generate_telemetry, hourly_frame, service_graph_hourly
+from analytics.fleet_topology import generate_topology
+from analytics.intrinsic_availability import intrinsic_hourly, intrinsic_totals
+from analytics.latency_histogram import LATENCY_BUCKETS
+from analytics.slo_tiers import fleet_prior, recommend_tiers
+
+END = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+DAYS = 28
+
+
+def _sli(rows: list[tuple[str, int, int, int]]) -> pl.DataFrame:
+    """(service, hour offset, requests, errors) as sli_hourly rows."""
+    return pl.DataFrame(
+        [(s, END + timedelta(hours=h), r, e, True) for s, h, r, e in rows],
+        schema={
+            "service": pl.String,
+            "hour": pl.Datetime("us", "UTC"),
+            "requests": pl.Int64,
+            "errors": pl.Int64,
+            "has_data": pl.Boolean,
+        },
+        orient="row",
+    )
+
+
+def test_a_chain_deconvolves_to_each_members_own_share() -> None:
+    """gateway → api → db, every failure propagating: the bound of the gateway is what it
+    delivered, and the bound of a serial chain is the product of its intrinsic members (AC-003)."""
+    sli = _sli([("db", 0, 10_000, 100), ("api", 0, 10_000, 298), ("gateway", 0, 10_000, 496)])
+    edges = [Edge("gateway", "api"), Edge("api", "db")]
+    hourly = intrinsic_hourly(sli, edges)
+    own = dict(hourly.select("service", "own_availability").iter_rows())
+    assert own["db"] == pytest.approx(0.99)
+    assert own["api"] == pytest.approx(0.9702 / 0.99)
+    assert own["gateway"] == pytest.approx(0.9504 / 0.9702)
+    assert set(hourly["method"]) == {"none", "deconvolution"}
+    inputs = composite_inputs(intrinsic_totals(hourly), {})
+    bounds = composite_bounds(inputs, edges)
+    assert bounds["gateway"].composite_bound == pytest.approx(0.9504)
+    assert bounds["gateway"].composite_bound == pytest.approx(math.prod(own.values()))
+    assert bounds["api"].self_availability == pytest.approx(own["api"])
+
+
+def test_failed_calls_are_counted_where_the_service_graph_reports_them() -> None:
+    sli = _sli([("db", 0, 1_000, 50), ("api", 0, 1_000, 80)])
+    calls = pl.DataFrame(
+        {"client": ["api"], "server": ["db"], "hour": [END], "calls": [1_000], "failed": [50]},
+        schema={"client": pl.String, "server": pl.String, "hour": pl.Datetime("us", "UTC"),
+                "calls": pl.Int64, "failed": pl.Int64},
+    )  # fmt: skip
+    row = intrinsic_hourly(sli, [Edge("api", "db")], calls).filter(pl.col("service") == "api")
+    assert row["method"][0] == "failed_calls"
+    # 5% of requests met a failed call: the rest failed on their own at 0.92 / 0.95.
+    assert row["own_errors"][0] == pytest.approx(1_000 * (1 - 0.92 / 0.95))
+    assert row["dependency_errors"][0] == pytest.approx(80 - 1_000 * (1 - 0.92 / 0.95))
+
+
+def test_a_service_that_beats_its_dependencies_shows_as_capped() -> None:
+    """Retries and fallbacks: fewer failures than its dependency alone had."""
+    sli = _sli([("db", 0, 1_000, 50), ("api", 0, 1_000, 10)])
+    row = intrinsic_hourly(sli, [Edge("api", "db")]).filter(pl.col("service") == "api")
+    assert row["capped"][0] and row["own_availability"][0] == 1.0
+    inputs = composite_inputs(intrinsic_totals(intrinsic_hourly(sli, [Edge("api", "db")])), {})
+    assert inputs.absorbs == {"api"}
+
+
+def test_an_observed_zero_is_an_observation_and_externals_fall_back_to_their_sla() -> None:
+    sli = _sli([("down-ext", 0, 100, 100)])
+    nodes = {
+        "down-ext": {"service_type": "external", "published_sla": 99.99},
+        "quiet-ext": {"service_type": "external", "published_sla": 99.99},
+    }
+    inputs = composite_inputs(intrinsic_totals(intrinsic_hourly(sli, [])), nodes)
+    assert inputs.externals["down-ext"] == 0.0
+    assert inputs.externals["quiet-ext"] == pytest.approx(0.9989)
+    assert inputs.observed_externals == {"down-ext"}
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Any:
+    topology = generate_topology(60, seed=21, cycles=1)
+    telemetry = generate_telemetry(topology, days=DAYS, seed=21, end=END)
+    edges = [
+        Edge(e["source"], e["target"], e["attributes"]["communication_mode"],
+             e["attributes"]["criticality"], e["attributes"].get("redundancy_group"))
+        for e in topology.edges
+    ]  # fmt: skip
+    nodes = {n["service_id"]: n["metadata"] for n in topology.nodes}
+    return topology, telemetry, edges, nodes, hourly_frame(telemetry)
+
+
+def _with_hard_deps(edges: list[Edge], delivered: dict[str, float]) -> list[str]:
+    return sorted({e.source for e in edges if e.is_hard_sync} & delivered.keys())
+
+
+def _sigma(availability: float, requests: float) -> float:
+    return math.sqrt(max(availability * (1 - availability), 1e-9) / requests)
+
+
+@pytest.mark.parametrize("with_failed_calls", [True, False])
+def test_on_the_generated_fleet_estimates_meet_the_truth_and_the_bound_bounds(
+    fleet: Any, with_failed_calls: bool
+) -> None:
+    _, telemetry, edges, nodes, sli = fleet
+    calls = service_graph_hourly(telemetry) if with_failed_calls else None
+    totals = intrinsic_totals(intrinsic_hourly(sli, edges, calls))
+    inputs = composite_inputs(totals, nodes)
+    bounds = composite_bounds(inputs, edges)
+    requests = dict(totals.select("service", "requests").iter_rows())
+    truth = telemetry.truth["services"]
+    services = [s for s in _with_hard_deps(edges, inputs.delivered) if s not in inputs.absorbs]
+    assert len(services) >= 20
+
+    bounded = [
+        s
+        for s in services
+        if bounds[s].composite_bound
+        >= inputs.delivered[s] - 3 * _sigma(inputs.delivered[s], requests[s])
+    ]
+    assert len(bounded) >= 0.95 * len(services), sorted(set(services) - set(bounded))
+
+    if with_failed_calls:  # the measured estimate is held to the truth
+        close = []
+        for s in services:
+            true_own = truth[s]["own_availability"]
+            tolerance = 4 * _sigma(true_own, requests[s]) + 0.05 * (1 - true_own)
+            if abs(inputs.own[s] - true_own) <= tolerance:
+                close.append(s)
+        assert len(close) >= 0.95 * len(services), sorted(set(services) - set(close))
+
+
+def test_on_the_generated_fleet_what_ifs_move_and_targets_sit_in_their_intervals(
+    fleet: Any,
+) -> None:
+    _, telemetry, edges, nodes, sli = fleet
+    totals = intrinsic_totals(intrinsic_hourly(sli, edges, service_graph_hourly(telemetry)))
+    inputs = composite_inputs(totals, nodes)
+    bounds = composite_bounds(inputs, edges)
+    hours = DAYS * 24
+    per_hour = telemetry.steps_per_hour
+    req = telemetry.requests.reshape(len(telemetry.services), hours, per_hour).sum(axis=2)
+    err = telemetry.errors.reshape(len(telemetry.services), hours, per_hour).sum(axis=2)
+    prior = fleet_prior(
+        req.reshape(len(req), DAYS, 24).sum(axis=2).astype(float),
+        err.reshape(len(err), DAYS, 24).sum(axis=2).astype(float),
+    )
+    index = {s: i for i, s in enumerate(telemetry.services)}
+    moved, inside, total_tiers = 0, 0, 0
+    services = _with_hard_deps(edges, inputs.delivered)
+    for service in services:
+        i = index[service]
+        buckets = telemetry.bucket_counts(i).reshape(hours, per_hour, -1).sum(axis=1)
+
+        absorbs = service in inputs.absorbs
+
+        def run(scale: float, bound: float | None, success: float = 1.0, interval: bool = False,
+                i: int = i, buckets: Any = buckets, absorbs: bool = absorbs) -> Any:  # fmt: skip
+            changed = np.clip(req[i] - (req[i] - err[i] * scale) * success, 0, req[i])
+            return recommend_tiers(
+                req[i], changed, LATENCY_BUCKETS, buckets, np.ones(hours, dtype=bool),
+                composite_bound=bound, fleet_excess=prior, seed=i,
+                absorbs=absorbs, with_interval=interval,
+            )  # fmt: skip
+
+        tiers = run(1.0, bounds[service].composite_bound, interval=True)
+        answers = availability_counterfactuals(tiers, bounds[service], rerun=run)
+        if any(a["delta"] < 0 for a in answers if "degraded" in a["condition"]):
+            moved += 1
+        for tier in tiers.availability.values():
+            low, high = tier.confidence_interval
+            total_tiers += 1
+            inside += low <= tier.target <= high
+    assert moved >= 0.9 * len(services), (moved, len(services))
+    assert inside >= 0.95 * total_tiers, (inside, total_tiers)
