@@ -8,8 +8,8 @@ externals. Here, once:
 - an internal service counts at its **intrinsic** availability (see
   `analytics.intrinsic_availability`); one without telemetry lowers nobody's bound (1.0);
 - an external service counts at what it was observed to deliver when it has telemetry, else at
-  its published SLA minus the adjustment (`external_availability`); an observed 0.0 is an
-  observation;
+  its published SLA minus the adjustment (`external_availability`), else at the external
+  archetype's availability; an observed 0.0 is an observation;
 - the graph's edges become `Edge`s with the defaults the ingestion applies (sync, hard).
 """
 
@@ -27,12 +27,11 @@ from analytics.composite_availability import (
     composite_availability,
     external_availability,
 )
+from analytics.slo_tiers import ARCHETYPES
 
 #: A service whose own estimate was capped in at least this share of its requests beats the
 #: product of its dependencies (retries, caches, fallbacks): the serial model is wrong for it.
 ABSORBS_SHARE = 0.2
-#: Published SLA assumed for an external that declares none (percent).
-DEFAULT_PUBLISHED_SLA = 99.9
 
 
 class _GraphEdge(Protocol):
@@ -71,6 +70,26 @@ class CompositeInputs:
         return {**self.own, **self.externals}
 
 
+def assumed_availability(meta: Mapping[str, Any]) -> float:
+    """What an external without telemetry is assumed to deliver: its published SLA less the
+    adjustment, else the external archetype's availability (what its own cold-start
+    recommendation says too)."""
+    sla = meta.get("published_sla")
+    if sla is None:
+        return ARCHETYPES["external"][0] / 100
+    return external_availability(float(sla))
+
+
+def assumed_externals(nodes: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
+    """Every external's assumed availability, for the hours in which it has no data (the
+    intrinsic estimate divides it out of its callers, as the bound multiplies it in)."""
+    return {
+        name: assumed_availability(meta)
+        for name, meta in nodes.items()
+        if meta.get("service_type") == "external"
+    }
+
+
 def composite_inputs(
     totals: pl.DataFrame, nodes: Mapping[str, Mapping[str, Any]]
 ) -> CompositeInputs:
@@ -84,17 +103,17 @@ def composite_inputs(
     ).iter_rows():
         if not requests:
             continue
-        delivered[service] = 1.0 - errors / requests
-        own[service] = 1.0 - own_errors / requests
+        # Rounded: 30 daily partitions and one 30-day frame sum in a different order, and the
+        # last bits must not decide a target (force_regenerate reproduces the daily run).
+        delivered[service] = round(1.0 - errors / requests, 12)
+        # Hourly estimates are unbiased and unclipped; the window's is capped once, here.
+        own[service] = round(min(1.0, 1.0 - own_errors / requests), 12)
         if capped / requests >= ABSORBS_SHARE:
             absorbs.add(service)
     names = set(nodes) | set(delivered)
     external = {n for n in names if nodes.get(n, {}).get("service_type") == "external"}
     externals = {
-        n: delivered[n]
-        if n in delivered
-        else external_availability(float(nodes[n].get("published_sla") or DEFAULT_PUBLISHED_SLA))
-        for n in external
+        n: delivered[n] if n in delivered else assumed_availability(nodes[n]) for n in external
     }
     return CompositeInputs(
         own={n: own.get(n, 1.0) for n in names - external},

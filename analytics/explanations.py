@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics.composite_availability import CompositeResult, Factor
-from analytics.slo_tiers import TierSet, floor_to, shape_tiers
+from analytics.slo_tiers import AvailabilityTier, TierSet, floor_to, shape_tiers
 
 AVAILABILITY_FEATURES = (
     "historical_availability_nines",
@@ -200,16 +200,17 @@ def availability_counterfactuals(
     tiers: TierSet,
     composite: CompositeResult | None,
     *,
-    rerun: Callable[[float, float | None, float], TierSet] | None = None,
+    rerun: Callable[[float, float | None, float, float | None], Mapping[str, AvailabilityTier]]
+    | None = None,
     dependencies: int = 3,
 ) -> list[dict[str, Any]]:
     """What-ifs on history (±50% errors) and on each of the weakest hard dependencies (±1
     nine), answered by the recommender's own code: `rerun(error_scale, new_bound,
-    success_scale)` recomputes the tiers (same seed, same fleet prior) from history changed as
-    the what-if says. A hard dependency's failures reach the service, so a dependency at
-    `new` instead of `old` scales the service's successful requests by `new / old` and its
-    bound alike: the history and the cap both move. Without `rerun`, only the cap moves
-    (`shape_tiers` on the same raw levels)."""
+    success_scale, new_promised_bound)` recomputes the availability tiers (same seed, same
+    fleet prior) from history changed as the what-if says. A hard dependency's failures reach
+    the service, so a dependency at `new` instead of `old` scales the service's successful
+    requests by `new / old` and its bound alike: the history and the cap both move. Without
+    `rerun`, only the cap moves (`shape_tiers` on the same raw levels)."""
     if tiers.cold_start or tiers.observed_availability is None or tiers.raw_levels is None:
         return []
     observed = tiers.observed_availability
@@ -223,7 +224,12 @@ def availability_counterfactuals(
             # own factor, the history is re-simulated with the same prior and seed.
             new_own = 1 - (1 - own) * scale
             new_bound = bound * max(new_own, 0.0) / own if bound is not None and own > 0 else None
-            target = rerun(scale, new_bound, 1.0).availability["balanced"].target
+            promised = (
+                tiers.promised_bound * max(new_own, 0.0) / own
+                if tiers.promised_bound is not None and own > 0
+                else None
+            )
+            target = rerun(scale, new_bound, 1.0, promised)["balanced"].target
             answers.append(_answer(f"If {wording} requests failed (historical error rate)",
                                    "historical_availability_nines", target, balanced))  # fmt: skip
     if composite is not None and bound is not None:
@@ -239,7 +245,7 @@ def availability_counterfactuals(
                 )
                 if rerun is not None:
                     ratio = max(new, 0.0) / factor.availability
-                    target = rerun(1.0, new_bound, ratio).availability["balanced"].target
+                    target = rerun(1.0, new_bound, ratio, promised)["balanced"].target
                 else:
                     shaped = shape_tiers(tiers.raw_levels, new_bound, observed,
                                          absorbs=tiers.absorbs, promised=promised)  # fmt: skip

@@ -169,7 +169,7 @@ def generate_telemetry(
     n = len(services)
 
     base_rps = np.array([BASE_RPS.get(k, 25.0) for k in kinds]) * rng.lognormal(0.0, 0.8, n)
-    error_rate = 10 ** rng.uniform(-4.8, -2.8, n)
+    error_rate = 10 ** rng.uniform(-4.4, -2.4, n)
     median = np.array([BASE_LATENCY_S.get(k, 0.035) for k in kinds]) * rng.lognormal(0, 0.35, n)
     sigma = rng.uniform(0.35, 0.9, n)
 
@@ -193,7 +193,9 @@ def generate_telemetry(
     incidents: list[dict[str, Any]] = []
     steps_per_hour = 3600 // step
     for i, service in enumerate(services):
-        for _ in range(rng.poisson(days / 30)):  # about one incident a month
+        # About one incident every two months per service: with every failure of a hard
+        # dependency now reaching its callers, a fleet of 300 still sees several a day.
+        for _ in range(rng.poisson(days / 60)):
             lo = int(rng.integers(0, steps))
             hi = min(steps, lo + int(rng.integers(1, 5)) * steps_per_hour)
             added, slow = float(rng.uniform(0.01, 0.2)), float(rng.uniform(1.5, 4.0))

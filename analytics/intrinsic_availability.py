@@ -16,14 +16,16 @@ bound needs each service's own share of the failures:
 - **By deconvolution** where it does not: `own(S,h) = observed(S,h) / Π observed(d,h)` over the
   direct hard dependencies, a redundancy group counting as `1 − Π(1 − observed(m))`.
 
-Either way the estimate is capped at 1: a service that beats the product of its dependencies
-(retries, caches, fallbacks) shows as capped in that hour, and the recommendation says so.
-Hours without data, and dependencies without data in an hour, divide nothing out.
+Either way the window's estimate is capped at 1: a service that beats the product of its
+dependencies (retries, caches, fallbacks) shows as capped in those hours, and the
+recommendation says so. Hours without data divide nothing out; a dependency without data in an
+hour is divided out at what the bound assumes for it (an external's published SLA), else not at
+all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import polars as pl
 
@@ -37,8 +39,8 @@ INTRINSIC_HOURLY_SCHEMA = pl.Schema(
         "requests": pl.Int64(),
         "errors": pl.Int64(),
         "dependency_errors": pl.Float64(),  # failures its hard dependencies caused
-        "own_errors": pl.Float64(),
-        "own_availability": pl.Float64(),
+        "own_errors": pl.Float64(),  # unbiased per hour: may be negative (see below)
+        "own_availability": pl.Float64(),  # the hour's own estimate, clipped to [0, 1]
         "method": pl.String(),  # none | failed_calls | deconvolution | mixed
         "capped": pl.Boolean(),  # the service beat the product of its dependencies
     }
@@ -58,7 +60,14 @@ INTRINSIC_TOTALS_SCHEMA = pl.Schema(
 
 
 def _hard_units(edges: Sequence[Edge]) -> pl.DataFrame:
-    """Hard sync edges as (source, target, unit): a unit is a plain dependency or a group."""
+    """Hard sync edges as (source, target, unit): a unit is a plain dependency or a group.
+
+    Edges inside a cycle are divided out like any other: a caller in a cycle calls the next
+    member and fails with it. (Leaving them in would charge every member with the failures of
+    the whole cycle *and* of everything the cycle reaches, which the supernode's bound then
+    multiplies in again; measured on the generator's fleet, that put the cycle's bound below
+    what its members delivered.) Where failures truly ran both ways round a cycle every time,
+    this over-corrects; the supernode's weakest member bounds the cycle either way."""
     rows = [
         (e.source, e.target, f"group:{e.redundancy_group}" if e.redundancy_group else e.target)
         for e in edges
@@ -73,6 +82,7 @@ def intrinsic_hourly(
     sli: pl.DataFrame,
     edges: Sequence[Edge],
     edge_calls: pl.DataFrame | None = None,
+    assumed: Mapping[str, float] | None = None,
 ) -> pl.DataFrame:
     """Each service-hour's own errors and availability (INTRINSIC_HOURLY_SCHEMA).
 
@@ -80,6 +90,16 @@ def intrinsic_hourly(
     the service graph's hourly calls and failed calls (client, server, hour, calls, failed), or
     None when no tracing pipeline reports them. A plain hard edge with calls in an hour is
     measured; every other hard dependency (and every redundancy group) is divided out.
+    `assumed` gives the availability the bound assumes for a dependency without data (an
+    external at its published SLA): its assumed failures are divided out too, or the bound
+    would count them twice.
+
+    Hourly own errors are the unbiased estimate `requests − successes / Π(1 − f_d)`, not
+    clipped: an hour with fewer failures than the dependencies explain (sampling noise, or
+    retries) may come out negative, and the window's total is capped once
+    (`composite_inputs`), so noise does not bias a service's own availability down. An hour
+    is flagged `capped` only when its errors fall more than three standard deviations below
+    what its dependencies alone explain: it beat the product.
     """
     observed = (
         sli.filter(pl.col("has_data") & (pl.col("requests") > 0))
@@ -115,13 +135,26 @@ def intrinsic_hourly(
         per_edge = per_edge.with_columns(
             pl.lit(None, pl.Float64).alias("calls"), pl.lit(None, pl.Float64).alias("failed")
         )
-    per_edge = per_edge.join(availability, on=["target", "hour"], how="left").with_columns(
-        # A group's member is never "measured": failover hides which failures reached the caller.
-        measured=pl.col("calls").is_not_null() & ~pl.col("unit").str.starts_with("group:"),
-        # A member's failure share: from its calls where reported, else from its own SLIs.
-        fail=pl.when(pl.col("calls").is_not_null())
-        .then(pl.min_horizontal(pl.col("failed") / pl.col("calls"), pl.lit(1.0)))
-        .otherwise(1.0 - pl.col("dep_availability").fill_null(1.0)),
+    fallback = pl.DataFrame(
+        list((assumed or {}).items()),
+        schema={"target": pl.String, "assumed": pl.Float64},
+        orient="row",
+    )
+    per_edge = (
+        per_edge.join(availability, on=["target", "hour"], how="left")
+        .join(fallback, on="target", how="left")
+        .with_columns(
+            # A group's member is never "measured": failover hides which failures reached the
+            # caller.
+            measured=pl.col("calls").is_not_null() & ~pl.col("unit").str.starts_with("group:"),
+            # A member's failure share: from its calls where reported, else its own SLIs, else
+            # what the bound assumes for it.
+            fail=pl.when(pl.col("calls").is_not_null())
+            .then(pl.min_horizontal(pl.col("failed") / pl.col("calls"), pl.lit(1.0)))
+            .otherwise(
+                1.0 - pl.coalesce(pl.col("dep_availability"), pl.col("assumed"), pl.lit(1.0))
+            ),
+        )
     )
     measured = (
         per_edge.filter("measured")
@@ -160,14 +193,18 @@ def intrinsic_hourly(
             pl.col("any_measured").fill_null(False),
             pl.col("any_divided").fill_null(False),
         )
+        .with_columns(survive=pl.col("divisor") * pl.col("measured_divisor"))
         .with_columns(
-            raw=(1.0 - pl.col("errors") / pl.col("requests"))
-            / pl.max_horizontal(pl.col("divisor") * pl.col("measured_divisor"), pl.lit(1e-12)),
+            # Failures the dependencies alone explain in this hour.
+            explained=pl.col("requests") * (1.0 - pl.col("survive")),
+            own_errors=pl.when(pl.col("survive") > 1e-9)
+            .then(pl.col("requests") - (pl.col("requests") - pl.col("errors")) / pl.col("survive"))
+            .otherwise(0.0)  # every request met a failed dependency: all explained
+            .clip(-pl.col("requests").cast(pl.Float64), pl.col("requests").cast(pl.Float64)),
         )
         .with_columns(
-            own_availability=pl.min_horizontal("raw", pl.lit(1.0)),
-            capped=(pl.col("raw") > 1.0 + 1e-12)
-            | (pl.col("measured_failed") > pl.col("errors") + 0.5),
+            own_availability=(1.0 - pl.col("own_errors") / pl.col("requests")).clip(0.0, 1.0),
+            capped=pl.col("errors") < pl.col("explained") - 3.0 * pl.col("explained").sqrt(),
             method=pl.when(pl.col("any_measured") & pl.col("any_divided"))
             .then(pl.lit("mixed"))
             .when(pl.col("any_measured"))
@@ -176,7 +213,6 @@ def intrinsic_hourly(
             .then(pl.lit("deconvolution"))
             .otherwise(pl.lit("none")),
         )
-        .with_columns(own_errors=pl.col("requests") * (1.0 - pl.col("own_availability")))
         .with_columns(dependency_errors=pl.col("errors") - pl.col("own_errors"))
     )
     return frame.select(INTRINSIC_HOURLY_SCHEMA.names()).cast(INTRINSIC_HOURLY_SCHEMA)

@@ -21,7 +21,7 @@ from analytics.explanations import (
 )
 from analytics.latency_histogram import LATENCY_BUCKETS
 from analytics.recommendation_document import recommendation_document
-from analytics.slo_tiers import TierSet, recommend_tiers
+from analytics.slo_tiers import AvailabilityTier, TierSet, availability_tiers, recommend_tiers
 
 
 def recommendation_seed(partition: str, service: str, graph: str) -> int:
@@ -49,29 +49,40 @@ def recommend_service(
     here to `hours` (the lookback, hour starts) so gaps count as gaps."""
     requests, errors, present, buckets, throttling = _aligned(rows, hours)
 
-    def tiers_for(
-        error_scale: float, bound: float | None, success_scale: float = 1.0, interval: bool = False
-    ) -> TierSet:
-        """The tiers with errors scaled, successes scaled (a dependency's what-if) and a bound."""
-        scaled = requests - (requests - errors * error_scale) * success_scale
-        return recommend_tiers(
-            requests,
-            np.clip(scaled, 0.0, requests),
-            LATENCY_BUCKETS,
-            buckets,
-            present,
-            composite_bound=bound,
-            service_type=service_type,
-            fleet_excess=fleet_excess,
-            cpu_throttling_ratio=throttling,
-            seed=seed,
-            absorbs=absorbs,
-            promised_bound=composite.promised_bound if composite else None,
-            published_sla=published_sla,
-            with_interval=interval,
-        )
+    promised = composite.promised_bound if composite else None
+    tiers = recommend_tiers(
+        requests,
+        errors,
+        LATENCY_BUCKETS,
+        buckets,
+        present,
+        composite_bound=composite.composite_bound if composite else None,
+        service_type=service_type,
+        fleet_excess=fleet_excess,
+        cpu_throttling_ratio=throttling,
+        seed=seed,
+        absorbs=absorbs,
+        promised_bound=promised,
+        published_sla=published_sla,
+    )
 
-    tiers = tiers_for(1.0, composite.composite_bound if composite else None, interval=True)
+    def rerun(
+        error_scale: float, bound: float | None, success_scale: float, promised: float | None
+    ) -> dict[str, AvailabilityTier]:
+        """The availability tiers (no interval, no latency) of changed history: errors scaled,
+        successes scaled (a dependency's what-if), with that bound and promise."""
+        changed = requests - (requests - errors * error_scale) * success_scale
+        return availability_tiers(
+            requests,
+            np.clip(changed, 0.0, requests),
+            composite_bound=bound,
+            seed=seed,
+            fleet_excess=fleet_excess,
+            absorbs=absorbs,
+            with_interval=False,
+            promised_bound=promised,
+        )[0]
+
     document = recommendation_document(
         service,
         tiers,
@@ -84,7 +95,7 @@ def recommend_service(
     )
     availability, latency = document["recommendations"]
     availability["explanation"]["counterfactuals"] = availability_counterfactuals(
-        tiers, composite, rerun=tiers_for
+        tiers, composite, rerun=rerun
     )
     latency["explanation"]["counterfactuals"] = latency_counterfactuals(tiers)
     if not tiers.cold_start:

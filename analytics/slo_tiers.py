@@ -318,6 +318,7 @@ def availability_tiers(
     fleet_excess: npt.NDArray[np.float64] | None = None,
     absorbs: bool = False,
     with_interval: bool = True,
+    promised_bound: float | None = None,
 ) -> tuple[dict[str, AvailabilityTier], float, bool]:
     """Tiers from hourly counts. Returns (tiers, observed availability, capped by the bound).
 
@@ -338,7 +339,7 @@ def availability_tiers(
     """
     levels, _, observed, capped, months, windows = _availability_levels(
         requests, errors, composite_bound, window_hours, seed, fleet_excess, absorbs,
-        with_interval,
+        with_interval, promised_bound,
     )  # fmt: skip
     tiers = {}
     for tier in AVAILABILITY_LEVELS:

@@ -48,12 +48,25 @@ def fleet_state(engine: Engine) -> FleetState:
     delivered, intrinsic, _ = published_availability(engine)  # keyed by the earlier key
     graph = effective_graph(engine)
     edges = edges_of(graph.edges)
+    # A cold start publishes an intrinsic availability without a delivered one.
     totals = pl.DataFrame(
         [
-            (name, 1.0, 1.0 - value, 1.0 - intrinsic.get(name, value), 0.0)
-            for name, value in delivered.items()
+            (
+                name,
+                1.0,
+                1.0 - delivered.get(name, intrinsic.get(name, 1.0)),
+                1.0 - intrinsic.get(name, delivered.get(name, 1.0)),
+                0.0,
+            )
+            for name in sorted(delivered.keys() | intrinsic.keys())
         ],
-        schema=["service", "requests", "errors", "own_errors", "capped_requests"],
+        schema={
+            "service": pl.String,
+            "requests": pl.Float64,
+            "errors": pl.Float64,
+            "own_errors": pl.Float64,
+            "capped_requests": pl.Float64,
+        },
         orient="row",
     )
     inputs = composite_inputs(totals, graph.nodes)
@@ -84,7 +97,7 @@ def analyse(engine: Engine, service_id: str, proposed: dict[str, Any]) -> dict[s
     # same rule the recommendations apply to a dependency's accepted SLO).
     own = state.availability.get(service_id, 1.0)
     delivered = state.delivered.get(service_id, own)
-    new_own = own * target / delivered if delivered > 0 else target
+    new_own = min(1.0, own * target / delivered) if delivered > 0 else target
     impact = impact_of_change(service_id, new_own, state.graph, state.availability,
                               state.current)  # fmt: skip
     impact = replace(impact, old_availability=delivered, new_availability=target)

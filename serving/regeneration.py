@@ -13,7 +13,12 @@ from typing import Any
 import polars as pl
 from sqlalchemy.engine import Engine
 
-from analytics.composite_inputs import composite_bounds, composite_inputs, edges_of
+from analytics.composite_inputs import (
+    assumed_externals,
+    composite_bounds,
+    composite_inputs,
+    edges_of,
+)
 from analytics.intrinsic_availability import intrinsic_hourly, intrinsic_totals
 from analytics.service_recommendation import recommend_service, recommendation_seed
 from config.settings import Settings
@@ -60,8 +65,9 @@ def regenerate_recommendation(
         graph_source.fetch_hourly(start, lookback_days, sorted(needed)) if graph_source else None
     )
     local_edges = [e for e in edges if e.source in needed]
-    totals = intrinsic_totals(intrinsic_hourly(frame, local_edges, calls))
-    inputs = composite_inputs(totals, {s: graph.nodes.get(s, {}) for s in needed})
+    nodes = {s: graph.nodes.get(s, {}) for s in needed}
+    totals = intrinsic_totals(intrinsic_hourly(frame, local_edges, calls, assumed_externals(nodes)))
+    inputs = composite_inputs(totals, nodes)
     composite = composite_bounds(inputs, local_edges, promises=active_availability_targets(engine))[
         service_id
     ]

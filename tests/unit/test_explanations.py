@@ -158,7 +158,9 @@ def test_counterfactuals_equal_rerunning_the_recommender(fleet) -> None:  # type
         {"svc": free.observed_availability, "dep": 0.98}, [Edge("svc", "dep")]
     )["svc"]
     tiers = run(1.0, composite.composite_bound, interval=True)
-    answers = availability_counterfactuals(tiers, composite, rerun=run)
+    answers = availability_counterfactuals(
+        tiers, composite, rerun=lambda e, b, k, _: run(e, b, k).availability
+    )
     history = {
         a["condition"]: a for a in answers if a["feature"] == "historical_availability_nines"
     }

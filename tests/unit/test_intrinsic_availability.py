@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 
 from analytics.composite_availability import Edge
-from analytics.composite_inputs import composite_bounds, composite_inputs
+from analytics.composite_inputs import assumed_externals, composite_bounds, composite_inputs
 from analytics.explanations import availability_counterfactuals
 from analytics.fleet_telemetry import generate_telemetry, hourly_frame, service_graph_hourly
 from analytics.fleet_topology import generate_topology
@@ -84,6 +84,46 @@ def test_a_service_that_beats_its_dependencies_shows_as_capped() -> None:
     assert inputs.absorbs == {"api"}
 
 
+def test_a_full_outage_is_charged_to_the_dependency_once() -> None:
+    """db down for the hour, api down with it: every failure of api is explained."""
+    sli = _sli([("db", 0, 500, 500), ("api", 0, 1_000, 1_000)])
+    hourly = intrinsic_hourly(sli, [Edge("api", "db")])
+    own = dict(hourly.select("service", "own_errors").iter_rows())
+    assert own["api"] == 0 and own["db"] == 500
+
+
+def test_an_external_without_telemetry_is_divided_out_at_what_the_bound_assumes() -> None:
+    """Otherwise its failures stay in the caller's own share and the bound multiplies its
+    assumed availability in again: counted twice."""
+    sli = _sli([("api", 0, 100_000, 1_100)])
+    nodes = {"psp": {"service_type": "external", "published_sla": 99.1}}
+    hourly = intrinsic_hourly(sli, [Edge("api", "psp")], assumed=assumed_externals(nodes))
+    inputs = composite_inputs(intrinsic_totals(hourly), nodes)
+    assert inputs.externals["psp"] == pytest.approx(0.99)
+    assert inputs.own["api"] == pytest.approx(0.989 / 0.99)
+    bound = composite_bounds(inputs, [Edge("api", "psp")])["api"].composite_bound
+    assert bound == pytest.approx(0.989)
+
+
+def test_sampling_noise_neither_biases_the_own_share_nor_looks_like_retries() -> None:
+    """Hours with fewer failures than the dependency explains are noise: the hourly estimate
+    is unbiased (it may go negative) and only the window's total is capped."""
+    rng = np.random.default_rng(5)
+    hours, requests = 24 * 28, 1_000
+    db = rng.binomial(requests, 0.002, hours)
+    api_own = rng.binomial(requests, 0.0002, hours)
+    api = api_own + rng.binomial(requests - api_own, db / requests)
+    sli = _sli([("db", h, requests, int(db[h])) for h in range(hours)]
+               + [("api", h, requests, int(api[h])) for h in range(hours)])  # fmt: skip
+    inputs = composite_inputs(intrinsic_totals(intrinsic_hourly(sli, [Edge("api", "db")])), {})
+    true_own = 1 - api_own.sum() / (requests * hours)
+    assert inputs.own["api"] == pytest.approx(true_own, abs=3e-4)
+    assert "api" not in inputs.absorbs
+    bound = composite_bounds(inputs, [Edge("api", "db")])["api"].composite_bound
+    delivered = inputs.delivered["api"]
+    assert bound >= delivered - 3 * _sigma(delivered, requests * hours)
+
+
 def test_an_observed_zero_is_an_observation_and_externals_fall_back_to_their_sla() -> None:
     sli = _sli([("down-ext", 0, 100, 100)])
     nodes = {
@@ -123,7 +163,7 @@ def test_on_the_generated_fleet_estimates_meet_the_truth_and_the_bound_bounds(
 ) -> None:
     _, telemetry, edges, nodes, sli = fleet
     calls = service_graph_hourly(telemetry) if with_failed_calls else None
-    totals = intrinsic_totals(intrinsic_hourly(sli, edges, calls))
+    totals = intrinsic_totals(intrinsic_hourly(sli, edges, calls, assumed_externals(nodes)))
     inputs = composite_inputs(totals, nodes)
     bounds = composite_bounds(inputs, edges)
     requests = dict(totals.select("service", "requests").iter_rows())
@@ -153,7 +193,9 @@ def test_on_the_generated_fleet_what_ifs_move_and_targets_sit_in_their_intervals
     fleet: Any,
 ) -> None:
     _, telemetry, edges, nodes, sli = fleet
-    totals = intrinsic_totals(intrinsic_hourly(sli, edges, service_graph_hourly(telemetry)))
+    totals = intrinsic_totals(
+        intrinsic_hourly(sli, edges, service_graph_hourly(telemetry), assumed_externals(nodes))
+    )
     inputs = composite_inputs(totals, nodes)
     bounds = composite_bounds(inputs, edges)
     hours = DAYS * 24
@@ -183,7 +225,9 @@ def test_on_the_generated_fleet_what_ifs_move_and_targets_sit_in_their_intervals
             )  # fmt: skip
 
         tiers = run(1.0, bounds[service].composite_bound, interval=True)
-        answers = availability_counterfactuals(tiers, bounds[service], rerun=run)
+        answers = availability_counterfactuals(
+            tiers, bounds[service], rerun=lambda e, b, k, _, run=run: run(e, b, k).availability
+        )
         if any(a["delta"] < 0 for a in answers if "degraded" in a["condition"]):
             moved += 1
         for tier in tiers.availability.values():

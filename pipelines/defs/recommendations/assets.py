@@ -7,6 +7,7 @@ from typing import Any
 
 import dagster as dg
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from analytics.composite_availability import CompositeResult, Edge
@@ -288,7 +289,7 @@ def _slices(window: pl.DataFrame) -> dict[str, tuple[int, int]]:
     return slices
 
 
-def _fleet_pool(sli: pl.DataFrame) -> Any:
+def _fleet_pool(sli: pl.DataFrame) -> npt.NDArray[np.float64] | None:
     """The fleet's bad days (daily error ratio above each service's normal), for the prior."""
     daily = (
         sli.filter(pl.col("has_data"))
@@ -349,10 +350,10 @@ def slo_recommendations(
     )
     hashes = composite_availability_bounds["graph_hash"].unique().to_list()
     graph_hash = hashes[0] if hashes else ""
-    if pool is not None:
-        # Published beside the recommendations: force_regenerate draws the same prior.
-        with store.connect() as engine:
-            save_fleet_prior(engine, context.partition_key, pool)
+    # Published beside the recommendations: force_regenerate draws the same prior (none is
+    # stored as none, so a re-run partition never keeps an older prior).
+    with store.connect() as engine:
+        save_fleet_prior(engine, context.partition_key, pool if pool is not None else np.empty(0))
     services = sorted(
         set(bounds) | set(lookback.select("service").unique().collect()["service"].to_list())
     )

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 import dagster as dg
 import polars as pl
 
-from analytics.composite_inputs import edges_of
+from analytics.composite_inputs import assumed_externals, edges_of
 from analytics.intrinsic_availability import intrinsic_hourly, intrinsic_totals
 from analytics.sli_schema import SLI_HOURLY_SCHEMA
 from pipelines.defs.telemetry.partitions import DAILY
@@ -126,7 +126,9 @@ def intrinsic_availability(
 ) -> dg.Output[pl.DataFrame]:
     with store.connect() as engine:
         graph = load_effective_graph(engine)
-    frame = intrinsic_hourly(sli_hourly, edges_of(graph.edges), service_graph_hourly)
+    frame = intrinsic_hourly(
+        sli_hourly, edges_of(graph.edges), service_graph_hourly, assumed_externals(graph.nodes)
+    )
     totals = intrinsic_totals(frame)
     methods = dict(frame.group_by("method").agg(pl.len()).iter_rows())
     capped = totals.filter(pl.col("capped_requests") > 0).with_columns(
