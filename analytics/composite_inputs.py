@@ -15,6 +15,7 @@ externals. Here, once:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -54,6 +55,25 @@ def edges_of(graph_edges: Iterable[_GraphEdge]) -> list[Edge]:
             e.attributes.get("redundancy_group"),
         )
         for e in graph_edges
+    ]
+
+
+def exercised(edges: list[Edge], edge_calls: pl.DataFrame | None) -> list[Edge]:
+    """The edges without the hard ones that tracing shows nobody exercises: a caller that the
+    service graph sees over the window, but never calling that dependency, is not bounded by
+    it (dead configuration; the ingestion lists it as a divergence too). Without
+    a service graph every declared edge counts."""
+    if edge_calls is None or edge_calls.is_empty():
+        return edges
+    called = edge_calls.filter(pl.col("calls") > 0).select("client", "server").unique()
+    # Traced: seen on either end of a call (the connector pairs client and server spans, so
+    # a service that serves traced calls would show its own outgoing ones too).
+    traced = set(called["client"].to_list()) | set(called["server"].to_list())
+    pairs = set(called.iter_rows())
+    return [
+        e
+        for e in edges
+        if not (e.is_hard_sync and e.source in traced and (e.source, e.target) not in pairs)
     ]
 
 
@@ -98,8 +118,8 @@ def composite_inputs(
     delivered: dict[str, float] = {}
     own: dict[str, float] = {}
     absorbs: set[str] = set()
-    for service, requests, errors, own_errors, capped in totals.select(
-        "service", "requests", "errors", "own_errors", "capped_requests"
+    for service, requests, errors, own_errors, explained, capped in totals.select(
+        "service", "requests", "errors", "own_errors", "dependency_errors", "capped_requests"
     ).iter_rows():
         if not requests:
             continue
@@ -108,7 +128,8 @@ def composite_inputs(
         delivered[service] = round(1.0 - errors / requests, 12)
         # Hourly estimates are unbiased and unclipped; the window's is capped once, here.
         own[service] = round(min(1.0, 1.0 - own_errors / requests), 12)
-        if capped / requests >= ABSORBS_SHARE:
+        # Beats the product: in many hours, or over the window by more than noise.
+        if capped / requests >= ABSORBS_SHARE or own_errors < -3 * math.sqrt(max(explained, 1)):
             absorbs.add(service)
     names = set(nodes) | set(delivered)
     external = {n for n in names if nodes.get(n, {}).get("service_type") == "external"}

@@ -45,9 +45,8 @@ PROPAGATION_DEPTH = 3
 PROPAGATION_FACTOR = 0.6
 #: Share of declared sync edges never called (dead configuration).
 UNCALLED_SHARE = 0.03
-#: Share of the caller's requests that call a soft/degraded dependency (or an undeclared one).
+#: Share of the caller's requests that call a soft/degraded dependency.
 PARTIAL_CALL_SHARE = (0.05, 0.5)
-UNDECLARED_CALL_SHARE = 0.2
 
 
 @dataclass
@@ -108,7 +107,7 @@ class _CallPlan:
     hard: dict[int, list[int]]
     #: caller -> live members of each of its redundancy groups
     groups: dict[int, list[list[int]]]
-    #: soft/degraded sync calls and undeclared calls: a share of requests, never fail the caller
+    #: soft/degraded sync calls: a share of requests, never fail the caller
     partial: list[tuple[int, int]]
     calls: dict[tuple[int, int], npt.NDArray[np.int64]]
     uncalled: list[tuple[str, str]]
@@ -136,9 +135,10 @@ def generate_telemetry(
     - calls to a **redundancy group**'s members are load-balanced (multinomial, equal shares)
       and fail with each member's ratio, but the request fails through the group only when the
       failover fails too: `binomial(requests, Π_m ratio_m)` failures;
-    - **soft/degraded** sync calls (a share of 0.05–0.5 of requests) and **undeclared** calls
-      (0.2) fail with the dependency's ratio but never fail the caller; async edges carry no
-      calls; ~3% of declared sync edges are never called (and so propagate nothing);
+    - **soft/degraded** sync calls (a share of 0.05–0.5 of requests) fail with the
+      dependency's ratio but never fail the caller; **undeclared** calls (hidden
+      dependencies) are hard ones; async edges carry no calls; ~3% of declared sync edges are
+      never called (and so propagate nothing);
     - a request fails if any of those reasons fails it. The reasons are independent random
       subsets of the step's requests: starting from the own failures, each further reason's
       failed count is spread over the requests uniformly and only those landing on still-good
@@ -325,8 +325,9 @@ def _plan_calls(
     called by every request, a redundancy group's members share them (multinomial), a
     soft/degraded edge by a share of them; async edges carry no calls.
 
-    A few declared sync edges are never exercised (dead configuration) and a few calls are not
-    declared (hidden dependencies), so edge discovery has real divergences to find.
+    A few declared sync edges are never exercised (dead configuration) and a few hard calls are
+    not declared (hidden dependencies: every request makes them and fails with them), so edge
+    discovery has real divergences to find.
     """
     hard: dict[int, list[int]] = defaultdict(list)
     grouped: dict[tuple[int, str], list[int]] = {}
@@ -363,17 +364,22 @@ def _plan_calls(
     backends = [
         n["service_id"] for n in topology.nodes if n["metadata"].get("service_type") == "backend"
     ]
+    rank = {name: k for k, name in enumerate(backends)}
     undeclared: list[tuple[str, str]] = []
     for _ in range(max(1, len(topology.nodes) // 50)):
         if len(backends) < 2:
             break
-        a, b = (str(x) for x in rng.choice(backends, 2, replace=False))
+        # A hidden dependency is a real hard call nobody declared: every request makes it
+        # and fails with it. Forward in call rank, so it never closes a cycle.
+        a, b = sorted(
+            (str(x) for x in rng.choice(backends, 2, replace=False)), key=lambda name: rank[name]
+        )
         pair_index = (index[a], index[b])
         if (a, b) in declared or pair_index in calls:
             continue
         undeclared.append((a, b))
-        calls[pair_index] = rng.binomial(requests[index[a]], UNDECLARED_CALL_SHARE).astype(np.int64)
-        partial.append(pair_index)
+        hard[index[a]].append(index[b])
+        calls[pair_index] = requests[index[a]].copy()
     return _CallPlan(dict(hard), dict(groups), partial, calls, uncalled, undeclared)
 
 

@@ -53,6 +53,7 @@ INTRINSIC_TOTALS_SCHEMA = pl.Schema(
         "requests": pl.Float64(),
         "errors": pl.Float64(),
         "own_errors": pl.Float64(),
+        "dependency_errors": pl.Float64(),
         "capped_requests": pl.Float64(),
         "method": pl.String(),
     }
@@ -89,7 +90,8 @@ def intrinsic_hourly(
     `sli` holds `sli_hourly` rows (service, hour, requests, errors, has_data); `edge_calls`
     the service graph's hourly calls and failed calls (client, server, hour, calls, failed), or
     None when no tracing pipeline reports them. A plain hard edge with calls in an hour is
-    measured; every other hard dependency (and every redundancy group) is divided out.
+    measured (an edge of a traced caller without calls that hour caused no failures); every
+    other hard dependency (and every redundancy group) is divided out.
     `assumed` gives the availability the bound assumes for a dependency without data (an
     external at its published SLA): its assumed failures are divided out too, or the bound
     would count them twice.
@@ -130,7 +132,21 @@ def intrinsic_hourly(
             pl.col("calls").cast(pl.Float64),
             pl.col("failed").fill_null(0).cast(pl.Float64),
         )
-        per_edge = per_edge.join(calls, on=["source", "target", "hour"], how="left")
+        reporting = calls.select("source", "hour").unique().with_columns(reports=pl.lit(True))
+        per_edge = (
+            per_edge.join(calls, on=["source", "target", "hour"], how="left")
+            .join(reporting, on=["source", "hour"], how="left")
+            # The caller's calls are traced this hour but none went to this dependency: it
+            # failed none of its requests (a declared edge nobody exercises).
+            .with_columns(
+                pl.when(pl.col("calls").is_null() & pl.col("reports").fill_null(False))
+                .then(pl.lit(0.0))
+                .otherwise(pl.col(name))
+                .alias(name)
+                for name in ("calls", "failed")
+            )
+            .drop("reports")
+        )
     else:
         per_edge = per_edge.with_columns(
             pl.lit(None, pl.Float64).alias("calls"), pl.lit(None, pl.Float64).alias("failed")
@@ -149,8 +165,10 @@ def intrinsic_hourly(
             measured=pl.col("calls").is_not_null() & ~pl.col("unit").str.starts_with("group:"),
             # A member's failure share: from its calls where reported, else its own SLIs, else
             # what the bound assumes for it.
-            fail=pl.when(pl.col("calls").is_not_null())
+            fail=pl.when(pl.col("calls") > 0)
             .then(pl.min_horizontal(pl.col("failed") / pl.col("calls"), pl.lit(1.0)))
+            .when(pl.col("calls") == 0)
+            .then(pl.lit(0.0))
             .otherwise(
                 1.0 - pl.coalesce(pl.col("dep_availability"), pl.col("assumed"), pl.lit(1.0))
             ),
@@ -226,6 +244,7 @@ def intrinsic_totals(hourly: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         pl.col("requests").sum().cast(pl.Float64),
         pl.col("errors").sum().cast(pl.Float64),
         pl.col("own_errors").sum(),
+        pl.col("dependency_errors").sum(),
         pl.col("requests").filter(pl.col("capped")).sum().cast(pl.Float64).alias("capped_requests"),
         pl.col("method").mode().sort().first().alias("method"),
     )

@@ -25,16 +25,13 @@ from rich.console import Console
 from rich.table import Table
 
 from pipelines.definitions import DAILY_ASSETS, DAILY_CHECKS
-from pipelines.defs.telemetry.assets import (
-    intrinsic_availability,
-    service_graph_hourly,
-    sli_hourly,
-)
+from pipelines.defs.telemetry.assets import service_graph_hourly, sli_hourly
 from pipelines.resources import OperationalStoreResource, PolarsParquetIOManager, TelemetryResource
 
 CHAIN = [
     "graph_snapshot",
     "scc_condensation",
+    "intrinsic_availability",
     "composite_availability_bounds",
     "slo_recommendations",
     "published_recommendations",
@@ -77,7 +74,7 @@ def main() -> None:
         for offset in range(args.days, 0, -1):
             day = (end - timedelta(days=offset)).date().isoformat()
             dg.materialize(
-                [sli_hourly, service_graph_hourly, intrinsic_availability],
+                [sli_hourly, service_graph_hourly],
                 resources=resources,
                 partition_key=day,
                 run_config=quiet,

@@ -12,7 +12,12 @@ import polars as pl
 from rich.console import Console
 
 from analytics.composite_availability import Edge
-from analytics.composite_inputs import assumed_externals, composite_bounds, composite_inputs
+from analytics.composite_inputs import (
+    assumed_externals,
+    composite_bounds,
+    composite_inputs,
+    exercised,
+)
 from analytics.fleet_telemetry import generate_telemetry, hourly_frame, service_graph_hourly
 from analytics.fleet_topology import generate_topology
 from analytics.intrinsic_availability import intrinsic_hourly, intrinsic_totals
@@ -45,7 +50,7 @@ def backtest_fleet(
     calls = service_graph_hourly(telemetry).filter(pl.col("hour") < cutoff)
     totals = intrinsic_totals(intrinsic_hourly(sli, edges, calls, assumed_externals(kinds)))
     inputs = composite_inputs(totals, kinds)
-    bounds = composite_bounds(inputs, edges)
+    bounds = composite_bounds(inputs, exercised(edges, calls))
     externals = inputs.externals
     days_in = split // 24
     pool = fleet_prior(

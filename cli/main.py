@@ -310,6 +310,8 @@ def demo(
 def _print_summary(settings: Any) -> None:
     import polars as pl
 
+    from pipelines.defs.recommendations.assets import bound_below_delivered
+
     yesterday = datetime.now(UTC).date() - timedelta(days=1)
     folder = settings.warehouse_path
     recs = pl.read_parquet(folder / "slo_recommendations" / f"{yesterday}.parquet")
@@ -329,12 +331,18 @@ def _print_summary(settings: Any) -> None:
     with_deps = bounds.filter(
         pl.col("distinct_dependencies") > 0, pl.col("delivered").is_not_null()
     )
-    above = int((with_deps["composite_bound"] >= with_deps["delivered"]).sum())
+    below = bound_below_delivered(bounds)
     console.print(
         f"{capped} balanced targets capped by their dependency bound; "
         f"{int(recs['cold_start'].sum())} cold starts; the bound is at or above what the "
-        f"service delivered for {above} of {with_deps.height} services with hard dependencies "
+        f"service delivered (within sampling error) for {with_deps.height - below.height} of "
+        f"{with_deps.height} services with hard dependencies "
         f"({int(bounds['absorbs'].sum())} beat the product of their dependencies)"
+    )
+    moved, with_what_ifs = _dependency_what_ifs(recs)
+    console.print(
+        f"degrading a hard dependency by one nine lowers the balanced target of {moved} of "
+        f"{with_what_ifs} services with dependency what-ifs"
     )
     own = dict(bounds.select("service", "own_availability").iter_rows())
     common = (
@@ -352,6 +360,21 @@ def _print_summary(settings: Any) -> None:
         shown = f"{availability * 100:.3f}" if availability is not None else "group/cycle"
         table.add_row(name, f"{count} services", shown)
     console.print(table)
+
+
+def _dependency_what_ifs(recs: Any) -> tuple[int, int]:
+    """How many services a degraded dependency lowers the balanced target of, of how many."""
+    moved = total = 0
+    for text in recs["document"]:
+        availability = json.loads(text)["recommendations"][0]
+        degraded = [
+            c
+            for c in availability["explanation"].get("counterfactuals", [])
+            if c.get("dependency") and "degraded" in c["condition"]
+        ]
+        total += bool(degraded)
+        moved += any(c["delta"] < 0 for c in degraded)
+    return moved, total
 
 
 def _serve_with_dagster_ui() -> None:

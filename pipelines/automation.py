@@ -11,6 +11,7 @@ from store.graph_version import graph_version
 RECOMMENDATION_CHAIN = dg.AssetSelection.assets(
     "graph_snapshot",
     "scc_condensation",
+    "intrinsic_availability",
     "composite_availability_bounds",
     "slo_recommendations",
     "published_recommendations",
@@ -20,7 +21,6 @@ DAILY_SELECTION = dg.AssetSelection.assets(
     "sli_hourly",
     "service_graph_hourly",
     "observed_service_graph",
-    "intrinsic_availability",
     "drift_signals",
 ) | (RECOMMENDATION_CHAIN)
 

@@ -13,6 +13,7 @@ from pipelines.defs.graph.assets import observed_service_graph
 from pipelines.defs.recommendations.assets import (
     composite_availability_bounds,
     graph_snapshot,
+    intrinsic_availability,
     published_recommendations,
     scc_condensation,
     slo_recommendations,
@@ -22,11 +23,7 @@ from pipelines.defs.recommendations.checks import (
     targets_in_range,
     tiers_are_ordered,
 )
-from pipelines.defs.telemetry.assets import (
-    intrinsic_availability,
-    service_graph_hourly,
-    sli_hourly,
-)
+from pipelines.defs.telemetry.assets import service_graph_hourly, sli_hourly
 from pipelines.defs.telemetry.checks import sli_hourly_completeness, sli_hourly_counts_are_possible
 from pipelines.notifications import WebhookResource
 from pipelines.resources import OperationalStoreResource, PolarsParquetIOManager, TelemetryResource
@@ -42,16 +39,12 @@ def build_resources() -> dict[str, object]:
     }
 
 
-TELEMETRY_ASSETS = [
-    sli_hourly,
-    service_graph_hourly,
-    observed_service_graph,
-    intrinsic_availability,
-]
+TELEMETRY_ASSETS = [sli_hourly, service_graph_hourly, observed_service_graph]
 DAILY_ASSETS = [
     *TELEMETRY_ASSETS,
     graph_snapshot,
     scc_condensation,
+    intrinsic_availability,
     composite_availability_bounds,
     slo_recommendations,
     published_recommendations,

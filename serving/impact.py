@@ -57,6 +57,7 @@ def fleet_state(engine: Engine) -> FleetState:
                 1.0 - delivered.get(name, intrinsic.get(name, 1.0)),
                 1.0 - intrinsic.get(name, delivered.get(name, 1.0)),
                 0.0,
+                0.0,
             )
             for name in sorted(delivered.keys() | intrinsic.keys())
         ],
@@ -65,6 +66,7 @@ def fleet_state(engine: Engine) -> FleetState:
             "requests": pl.Float64,
             "errors": pl.Float64,
             "own_errors": pl.Float64,
+            "dependency_errors": pl.Float64,
             "capped_requests": pl.Float64,
         },
         orient="row",

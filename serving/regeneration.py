@@ -18,6 +18,7 @@ from analytics.composite_inputs import (
     composite_bounds,
     composite_inputs,
     edges_of,
+    exercised,
 )
 from analytics.intrinsic_availability import intrinsic_hourly, intrinsic_totals
 from analytics.service_recommendation import recommend_service, recommendation_seed
@@ -68,9 +69,10 @@ def regenerate_recommendation(
     nodes = {s: graph.nodes.get(s, {}) for s in needed}
     totals = intrinsic_totals(intrinsic_hourly(frame, local_edges, calls, assumed_externals(nodes)))
     inputs = composite_inputs(totals, nodes)
-    composite = composite_bounds(inputs, local_edges, promises=active_availability_targets(engine))[
-        service_id
-    ]
+    bounds = composite_bounds(
+        inputs, exercised(local_edges, calls), promises=active_availability_targets(engine)
+    )
+    composite = bounds[service_id]
     generated_at = datetime.now(UTC)
     meta = graph.nodes[service_id]
     sla = meta.get("published_sla")

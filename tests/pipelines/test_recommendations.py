@@ -19,6 +19,7 @@ from config.settings import Settings
 from pipelines.defs.recommendations.assets import (
     composite_availability_bounds,
     graph_snapshot,
+    intrinsic_availability,
     published_recommendations,
     scc_condensation,
     slo_recommendations,
@@ -28,11 +29,7 @@ from pipelines.defs.recommendations.checks import (
     targets_in_range,
     tiers_are_ordered,
 )
-from pipelines.defs.telemetry.assets import (
-    intrinsic_availability,
-    service_graph_hourly,
-    sli_hourly,
-)
+from pipelines.defs.telemetry.assets import service_graph_hourly, sli_hourly
 from pipelines.resources import TelemetryResource
 from serving.main import create_app
 from serving.schemas import DependencyGraphIn
@@ -41,7 +38,7 @@ from store.tables import graph_snapshots
 from store.tables import slo_recommendations as slo_recs
 
 END = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-TELEMETRY_DAY = [sli_hourly, service_graph_hourly, intrinsic_availability]
+TELEMETRY_DAY = [sli_hourly, service_graph_hourly]
 DAYS = 10
 
 
@@ -67,6 +64,7 @@ def test_recommendations_for_every_service_bounded_by_dependencies(
     chain = [
         graph_snapshot,
         scc_condensation,
+        intrinsic_availability,
         composite_availability_bounds,
         slo_recommendations,
         published_recommendations,

@@ -16,7 +16,12 @@ import polars as pl
 import pytest
 
 from analytics.composite_availability import Edge
-from analytics.composite_inputs import assumed_externals, composite_bounds, composite_inputs
+from analytics.composite_inputs import (
+    assumed_externals,
+    composite_bounds,
+    composite_inputs,
+    exercised,
+)
 from analytics.explanations import availability_counterfactuals
 from analytics.fleet_telemetry import generate_telemetry, hourly_frame, service_graph_hourly
 from analytics.fleet_topology import generate_topology
@@ -124,6 +129,24 @@ def test_sampling_noise_neither_biases_the_own_share_nor_looks_like_retries() ->
     assert bound >= delivered - 3 * _sigma(delivered, requests * hours)
 
 
+def test_a_declared_edge_nobody_calls_neither_divides_nor_bounds() -> None:
+    """Tracing shows api's calls, none to db: db's failures never reached api."""
+    sli = _sli([("db", 0, 1_000, 50), ("api", 0, 1_000, 2), ("cache", 0, 1_000, 0)])
+    calls = pl.DataFrame(
+        {"client": ["api"], "server": ["cache"], "hour": [END], "calls": [1_000], "failed": [0]},
+        schema={"client": pl.String, "server": pl.String, "hour": pl.Datetime("us", "UTC"),
+                "calls": pl.Int64, "failed": pl.Int64},
+    )  # fmt: skip
+    edges = [Edge("api", "db"), Edge("api", "cache")]
+    hourly = intrinsic_hourly(sli, edges, calls)
+    assert hourly.filter(pl.col("service") == "api")["own_errors"][0] == pytest.approx(2)
+    assert exercised(edges, calls) == [Edge("api", "cache")]
+    assert exercised(edges, None) == edges
+    # A service seen only as a callee is traced too: its declared call nobody makes is dead.
+    served = calls.with_columns(client=pl.lit("web"), server=pl.lit("api"))
+    assert exercised(edges, served) == []
+
+
 def test_an_observed_zero_is_an_observation_and_externals_fall_back_to_their_sla() -> None:
     sli = _sli([("down-ext", 0, 100, 100)])
     nodes = {
@@ -145,6 +168,9 @@ def fleet() -> Any:
              e["attributes"]["criticality"], e["attributes"].get("redundancy_group"))
         for e in topology.edges
     ]  # fmt: skip
+    # Calls nobody declared reach the graph through the observed service graph, as sync edges
+    # of unknown criticality, which the bound takes as hard.
+    edges += [Edge(a, b) for a, b in telemetry.truth["undeclared_calls"]]
     nodes = {n["service_id"]: n["metadata"] for n in topology.nodes}
     return topology, telemetry, edges, nodes, hourly_frame(telemetry)
 
@@ -165,7 +191,7 @@ def test_on_the_generated_fleet_estimates_meet_the_truth_and_the_bound_bounds(
     calls = service_graph_hourly(telemetry) if with_failed_calls else None
     totals = intrinsic_totals(intrinsic_hourly(sli, edges, calls, assumed_externals(nodes)))
     inputs = composite_inputs(totals, nodes)
-    bounds = composite_bounds(inputs, edges)
+    bounds = composite_bounds(inputs, exercised(edges, calls))
     requests = dict(totals.select("service", "requests").iter_rows())
     truth = telemetry.truth["services"]
     services = [s for s in _with_hard_deps(edges, inputs.delivered) if s not in inputs.absorbs]
@@ -183,7 +209,13 @@ def test_on_the_generated_fleet_estimates_meet_the_truth_and_the_bound_bounds(
         close = []
         for s in services:
             true_own = truth[s]["own_availability"]
-            tolerance = 4 * _sigma(true_own, requests[s]) + 0.05 * (1 - true_own)
+            # Sampling error, plus a small share of what the dependencies caused: the estimate
+            # divides hourly sums of 15-minute steps, which is exact only within a step.
+            tolerance = (
+                4 * _sigma(true_own, requests[s])
+                + 0.05 * (1 - true_own)
+                + 0.005 * (1 - inputs.delivered[s])
+            )
             if abs(inputs.own[s] - true_own) <= tolerance:
                 close.append(s)
         assert len(close) >= 0.95 * len(services), sorted(set(services) - set(close))

@@ -5,12 +5,9 @@ from datetime import datetime, timedelta
 import dagster as dg
 import polars as pl
 
-from analytics.composite_inputs import assumed_externals, edges_of
-from analytics.intrinsic_availability import intrinsic_hourly, intrinsic_totals
 from analytics.sli_schema import SLI_HOURLY_SCHEMA
 from pipelines.defs.telemetry.partitions import DAILY
 from pipelines.resources import OperationalStoreResource, TelemetryResource
-from store.graph_snapshot import load_effective_graph
 from telemetry.sli_sources import day_bounds, with_completeness
 
 
@@ -105,54 +102,3 @@ def service_graph_hourly(
             "failed_calls": int(frame["failed"].sum() or 0),
         },
     )
-
-
-@dg.asset(
-    partitions_def=DAILY,
-    io_manager_key="warehouse_io",
-    group_name="telemetry",
-    description=(
-        "Each service's own availability per hour: its failures without those its hard sync "
-        "dependencies caused (failed calls where the service graph reports them, else its "
-        "observed availability divided by its direct hard dependencies'), capped at 1. The "
-        "composite bound multiplies these, never the observed ones."
-    ),
-)
-def intrinsic_availability(
-    context: dg.AssetExecutionContext,
-    sli_hourly: pl.DataFrame,
-    service_graph_hourly: pl.DataFrame,
-    store: OperationalStoreResource,
-) -> dg.Output[pl.DataFrame]:
-    with store.connect() as engine:
-        graph = load_effective_graph(engine)
-    frame = intrinsic_hourly(
-        sli_hourly, edges_of(graph.edges), service_graph_hourly, assumed_externals(graph.nodes)
-    )
-    totals = intrinsic_totals(frame)
-    methods = dict(frame.group_by("method").agg(pl.len()).iter_rows())
-    capped = totals.filter(pl.col("capped_requests") > 0).with_columns(
-        (pl.col("capped_requests") / pl.col("requests")).alias("share")
-    )
-    context.log.info("intrinsic availability of %d services", totals.height)
-    return dg.Output(
-        frame,
-        metadata={
-            "services": totals.height,
-            "graph_hash": graph.fingerprint(),
-            **{f"hours_{method}": int(count) for method, count in sorted(methods.items())},
-            "services_capped": capped.height,
-            "capped": dg.MetadataValue.md(_capped_md(capped.sort("share", descending=True))),
-        },
-    )
-
-
-def _capped_md(frame: pl.DataFrame) -> str:
-    if frame.is_empty():
-        return "no service beat the product of its hard dependencies in any hour"
-    lines = ["| service | share of requests in capped hours |", "|---|---:|"]
-    lines += [
-        f"| {s} | {share:.0%} |"
-        for s, share in frame.select("service", "share").head(10).iter_rows()
-    ]
-    return "\n".join(lines)
