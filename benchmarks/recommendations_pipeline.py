@@ -26,6 +26,7 @@ from rich.table import Table
 
 from pipelines.definitions import DAILY_ASSETS, DAILY_CHECKS
 from pipelines.defs.telemetry.assets import service_graph_hourly, sli_hourly
+from pipelines.notifications import WebhookResource
 from pipelines.resources import OperationalStoreResource, PolarsParquetIOManager, TelemetryResource
 
 CHAIN = [
@@ -68,6 +69,7 @@ def main() -> None:
             "telemetry": TelemetryResource(source="parquet", parquet_path=str(folder)),
             "store": OperationalStoreResource(database_url=url),
             "warehouse_io": PolarsParquetIOManager(base_path=str(root / "warehouse")),
+            "webhook": WebhookResource(),  # drift notifications: none in a benchmark
         }
         quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
         started = time.perf_counter()
