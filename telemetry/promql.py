@@ -98,12 +98,7 @@ def _matchers(*parts: str) -> str:
 
 
 def service_matcher(names: MetricNames, services: list[str] | None) -> str:
-    if not services:
-        return ""
-    # Validated ids hold no regex metacharacter but ".", escaped once for the regex and once
-    # for the PromQL string literal.
-    alternatives = "|".join(quote_label_value(s)[1:-1].replace(".", "\\\\.") for s in services)
-    return f'{names.service_label}=~"{alternatives}"'
+    return label_matcher(names.service_label, services)
 
 
 def requests_query(names: MetricNames, window: str = "1h", only: list[str] | None = None) -> str:
@@ -129,7 +124,10 @@ def service_graph_query(names: MetricNames, window: str = "1d") -> str:
 
 
 def label_matcher(label: str, values: list[str] | None) -> str:
-    """`label=~"a|b"` over validated values ("" for None or no values: no restriction)."""
+    """`label=~"a|b"` over validated values ("" for None or no values: no restriction).
+
+    Validated ids hold no regex metacharacter but ".", escaped once for the regex and once
+    for the PromQL string literal."""
     if not values:
         return ""
     alternatives = "|".join(quote_label_value(v)[1:-1].replace(".", "\\\\.") for v in values)

@@ -50,6 +50,8 @@ EDGE_SCHEMA = {
     "redundancy_group": pl.String,
     "confidence": pl.Float64,
     "discovery_sources": pl.String,
+    # The snapshot's content hash on every row: what the recommendations are seeded by.
+    "graph_hash": pl.String,
 }
 
 
@@ -67,6 +69,7 @@ def graph_snapshot(
     engine = store.engine()
     try:
         graph = load_effective_graph(engine)
+        fingerprint = graph.fingerprint()
         cycles = find_cycles(
             (e.source, e.target)
             for e in graph.edges
@@ -92,6 +95,7 @@ def graph_snapshot(
                 e.attributes.get("redundancy_group"),
                 e.confidence,
                 ",".join(e.discovery_sources),
+                fingerprint,
             )
             for e in graph.edges
         ],
@@ -105,7 +109,7 @@ def graph_snapshot(
             "services": len(graph.nodes),
             "edges": frame.height,
             "cycles": len(cycles),
-            "graph_hash": graph.fingerprint(),
+            "graph_hash": fingerprint,
         },
     )
 
@@ -242,8 +246,15 @@ def composite_availability_bounds(
     start, end = _lookback_window(day_end)
     totals = intrinsic_totals(intrinsic_availability)
     with store.connect() as engine:
-        graph = load_effective_graph(engine)  # the edges come from graph_snapshot
+        graph = load_effective_graph(engine)  # for its nodes: the edges are the snapshot's
         promises = active_availability_targets(engine)
+    # Snapshots written before the column existed (or without edges) fall back to the store's.
+    hashes = (
+        graph_snapshot["graph_hash"].unique().to_list()
+        if "graph_hash" in graph_snapshot.columns
+        else []
+    )
+    graph_hash = hashes[0] if len(hashes) == 1 else graph.fingerprint()
     inputs = composite_inputs(totals, graph.nodes)
     requests = dict(totals.select("service", "requests").iter_rows())
     declared = snapshot_edges(graph_snapshot)
@@ -269,7 +280,7 @@ def composite_availability_bounds(
                 r.distinct_dependencies,
                 graph.nodes.get(r.service, {}).get("service_type"),
                 _published_sla(graph.nodes.get(r.service, {})),
-                graph.fingerprint(),
+                graph_hash,
                 json.dumps(r.to_dict()),
             )
             for r in results.values()
