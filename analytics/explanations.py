@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics.composite_availability import CompositeResult, Factor
-from analytics.slo_tiers import AvailabilityTier, TierSet, floor_to, shape_tiers
+from analytics.slo_tiers import TierSet, floor_to, shape_tiers
 
 AVAILABILITY_FEATURES = (
     "historical_availability_nines",
@@ -200,13 +200,12 @@ def availability_counterfactuals(
     tiers: TierSet,
     composite: CompositeResult | None,
     *,
-    rerun: Callable[[float, float | None, float, float | None], Mapping[str, AvailabilityTier]]
-    | None = None,
+    rerun: Callable[[float, float | None, float, float | None], float] | None = None,
     dependencies: int = 3,
 ) -> list[dict[str, Any]]:
     """What-ifs on history (±50% errors) and on each of the weakest hard dependencies (±1
     nine), answered by the recommender's own code: `rerun(error_scale, new_bound,
-    success_scale, new_promised_bound)` recomputes the availability tiers (same seed, same
+    success_scale, new_promised_bound)` recomputes the balanced target (same seed, same
     fleet prior) from history changed as the what-if says. A hard dependency's failures reach
     the service, so a dependency at `new` instead of `old` scales the service's successful
     requests by `new / old` and its bound alike: the history and the cap both move. Without
@@ -229,7 +228,7 @@ def availability_counterfactuals(
                 if tiers.promised_bound is not None and own > 0
                 else None
             )
-            target = rerun(scale, new_bound, 1.0, promised)["balanced"].target
+            target = rerun(scale, new_bound, 1.0, promised)
             answers.append(_answer(f"If {wording} requests failed (historical error rate)",
                                    "historical_availability_nines", target, balanced))  # fmt: skip
     if composite is not None and bound is not None:
@@ -245,7 +244,7 @@ def availability_counterfactuals(
                 )
                 if rerun is not None:
                     ratio = max(new, 0.0) / factor.availability
-                    target = rerun(1.0, new_bound, ratio, promised)["balanced"].target
+                    target = rerun(1.0, new_bound, ratio, promised)
                 else:
                     shaped = shape_tiers(tiers.raw_levels, new_bound, observed,
                                          absorbs=tiers.absorbs, promised=promised)  # fmt: skip

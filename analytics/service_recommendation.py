@@ -21,7 +21,7 @@ from analytics.explanations import (
 )
 from analytics.latency_histogram import LATENCY_BUCKETS
 from analytics.recommendation_document import recommendation_document
-from analytics.slo_tiers import AvailabilityTier, TierSet, availability_tiers, recommend_tiers
+from analytics.slo_tiers import TierSet, balanced_target, recommend_tiers
 
 
 def recommendation_seed(partition: str, service: str, graph: str) -> int:
@@ -68,20 +68,18 @@ def recommend_service(
 
     def rerun(
         error_scale: float, bound: float | None, success_scale: float, promised: float | None
-    ) -> dict[str, AvailabilityTier]:
-        """The availability tiers (no interval, no latency) of changed history: errors scaled,
-        successes scaled (a dependency's what-if), with that bound and promise."""
+    ) -> float:
+        """The balanced target of changed history: errors scaled, successes scaled (a
+        dependency's what-if), with that bound (the promise caps only conservative)."""
         changed = requests - (requests - errors * error_scale) * success_scale
-        return availability_tiers(
+        return balanced_target(
             requests,
             np.clip(changed, 0.0, requests),
             composite_bound=bound,
             seed=seed,
             fleet_excess=fleet_excess,
             absorbs=absorbs,
-            with_interval=False,
-            promised_bound=promised,
-        )[0]
+        )
 
     document = recommendation_document(
         service,

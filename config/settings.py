@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_HOME = Path(".slo-engine")
@@ -118,6 +118,34 @@ class Settings(BaseSettings):
     # Rate limits, requests per minute per principal (TRD FR-8); JSON to override some.
     rate_limit_enabled: bool = True
     rate_limits: dict[str, int] = Field(default_factory=dict)
+
+    def oidc_configuration_error(self) -> str | None:
+        """Why the OIDC settings cannot be used safely, or None. OIDC fails closed: a token is
+        only trusted from a named issuer and for a named audience, never from any."""
+        if self.auth != "enabled" or not self.oidc_jwks_url:
+            return None
+        missing = [
+            name
+            for name, value in (
+                ("SLO_OIDC_ISSUER", self.oidc_issuer),
+                ("SLO_OIDC_AUDIENCE", self.oidc_audience),
+            )
+            if not (value and value.strip())
+        ]
+        if not missing:
+            return None
+        return (
+            f"OIDC is enabled (SLO_OIDC_JWKS_URL is set) but {' and '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not: bearer tokens would be accepted from "
+            "any issuer or for any audience. Set them, or unset SLO_OIDC_JWKS_URL."
+        )
+
+    @model_validator(mode="after")
+    def _oidc_fails_closed(self) -> Self:
+        problem = self.oidc_configuration_error()
+        if problem:
+            raise ValueError(problem)
+        return self
 
 
 @lru_cache(maxsize=1)

@@ -6,7 +6,7 @@ configures everything; secrets (bearer token, password) never appear in run conf
 
 from __future__ import annotations
 
-import os
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 import sqlalchemy as sa
+from pydantic import PrivateAttr
 from sqlalchemy.engine import Engine
 
 from config.settings import Settings, get_settings
@@ -21,16 +22,23 @@ from store.engine import make_engine
 from store.tables import services
 from telemetry.prometheus_http import PrometheusClient
 from telemetry.promql import MetricNames
-from telemetry.service_graph_sources import (
-    ParquetServiceGraphSource,
-    PrometheusServiceGraphSource,
-    ServiceGraphSource,
+from telemetry.service_graph_sources import ServiceGraphSource
+from telemetry.sli_sources import PrometheusSliSource, SliSource
+from telemetry.sources_from_settings import (
+    metric_names_from_settings,
+    prometheus_client_from_settings,
+    service_graph_source_from_settings,
+    sli_source_from_settings,
 )
-from telemetry.sli_sources import ParquetSliSource, PrometheusSliSource, SliSource
 
 
 class TelemetryResource(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """PromQL over HTTP (fleet-wide queries) or Parquet files, behind one interface."""
+    """PromQL over HTTP (fleet-wide queries) or Parquet files, behind one interface.
+
+    The sources are built by `telemetry.sources_from_settings`, exactly as the API builds them:
+    the process's `SLO_*` settings (credentials, circuit breaker) with this resource's fields laid
+    over them. One client, and so one circuit breaker, serves every query of a resource.
+    """
 
     source: str = "parquet"
     parquet_path: str = ".slo-engine/fleet/sli_hourly"
@@ -45,6 +53,8 @@ class TelemetryResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     cpu_throttled_metric: str | None = None
     window: str = "1h"
     backoff_s: list[float] = [1.0, 2.0, 4.0]
+
+    _sli: SliSource | None = PrivateAttr(default=None)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> TelemetryResource:
@@ -61,43 +71,55 @@ class TelemetryResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             error_selector=settings.metric_error_selector,
             cpu_periods_metric=settings.metric_cpu_periods,
             cpu_throttled_metric=settings.metric_cpu_throttled_periods,
+            backoff_s=[float(2**i) for i in range(settings.prometheus_retries)],
+        )
+
+    def telemetry_settings(self) -> Settings:
+        """The process settings with this resource's fields laid over them. Credentials and the
+        circuit breaker's thresholds come from the environment, never from run config."""
+        if self.source not in ("prometheus", "parquet"):
+            raise ValueError(f"unknown telemetry source {self.source!r} (prometheus | parquet)")
+        return get_settings().model_copy(
+            update={
+                "telemetry": self.source,
+                "telemetry_parquet_path": Path(self.parquet_path),
+                "prometheus_url": self.prometheus_url,
+                "prometheus_timeout_s": self.timeout_s,
+                "prometheus_retries": len(self.backoff_s),
+                "metric_profile": self.metric_profile,
+                "metric_requests": self.requests_metric,
+                "metric_duration_bucket": self.duration_bucket_metric,
+                "metric_service_label": self.service_label,
+                "metric_error_selector": self.error_selector,
+                "metric_cpu_periods": self.cpu_periods_metric,
+                "metric_cpu_throttled_periods": self.cpu_throttled_metric,
+            }
         )
 
     def metric_names(self) -> MetricNames:
-        return MetricNames.configured(
-            self.metric_profile,
-            requests=self.requests_metric,
-            duration_bucket=self.duration_bucket_metric,
-            service_label=self.service_label,
-            error_selector=self.error_selector,
-            cpu_periods=self.cpu_periods_metric,
-            cpu_throttled_periods=self.cpu_throttled_metric,
-        )
+        return metric_names_from_settings(self.telemetry_settings())
 
     def client(self) -> PrometheusClient:
-        # Credentials come from the environment at call time, never from run config.
-        user = os.environ.get("SLO_PROMETHEUS_USERNAME")
-        password = os.environ.get("SLO_PROMETHEUS_PASSWORD")
-        return PrometheusClient(
-            url=self.prometheus_url,
-            bearer_token=os.environ.get("SLO_PROMETHEUS_BEARER_TOKEN"),
-            basic_auth=(user, password) if user and password else None,
-            timeout_s=self.timeout_s,
-            backoff_s=tuple(self.backoff_s),
-        )
+        source = self.sli_source() if self.source == "prometheus" else None
+        if isinstance(source, PrometheusSliSource):
+            return source.client
+        client = prometheus_client_from_settings(self.telemetry_settings())
+        client.backoff_s = tuple(self.backoff_s)
+        return client
 
     def sli_source(self) -> SliSource:
-        if self.source == "prometheus":
-            return PrometheusSliSource(self.client(), self.metric_names(), self.window)
-        if self.source == "parquet":
-            return ParquetSliSource(Path(self.parquet_path))
-        raise ValueError(f"unknown telemetry source {self.source!r} (prometheus | parquet)")
+        if self._sli is None:
+            source = sli_source_from_settings(self.telemetry_settings())
+            if isinstance(source, PrometheusSliSource):
+                source.client.backoff_s = tuple(self.backoff_s)  # the run's own, if it set them
+                if source.window != self.window:
+                    source = dataclasses.replace(source, window=self.window)
+            self._sli = source
+        return self._sli
 
     def service_graph_source(self) -> ServiceGraphSource:
-        if self.source == "prometheus":
-            return PrometheusServiceGraphSource(self.client(), self.metric_names())
-        # Beside the SLI files: <fleet>/sli_hourly and <fleet>/service_graph.
-        return ParquetServiceGraphSource(Path(self.parquet_path).parent / "service_graph")
+        # Through the SLI source's client (one breaker); Parquet: <fleet>/service_graph.
+        return service_graph_source_from_settings(self.telemetry_settings(), self.sli_source())
 
 
 class OperationalStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]

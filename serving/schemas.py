@@ -16,15 +16,12 @@ from pydantic import (
     field_validator,
 )
 
+# The one service id rule lives in serving.service_id; re-exported here for the models' users.
+from serving.service_id import SERVICE_ID_PATTERN as SERVICE_ID_PATTERN
+from serving.service_id import ServiceId as ServiceId
 from serving.storable_text import StorableBody
 from store.graph_model import EdgeRecord, GraphSubmission, NodeRecord
 
-#: Service ids end up in URLs and in PromQL label matchers: keep them to a safe alphabet.
-SERVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,254}$"
-
-ServiceId = Annotated[
-    str, StringConstraints(min_length=1, max_length=255, pattern=SERVICE_ID_PATTERN)
-]
 DiscoverySource = Literal["manual", "otel_service_graph", "kubernetes", "service_mesh"]
 ServiceCriticality = Literal["critical", "high", "medium", "low"]
 ServiceType = Literal[
@@ -449,7 +446,7 @@ class ImpactAnalysisIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    service_id: str = Field(min_length=1, max_length=255, pattern=SERVICE_ID_PATTERN)
+    service_id: ServiceId
     proposed_change: ProposedChangeIn
 
 

@@ -70,6 +70,10 @@ ANONYMOUS_ADMIN = Principal(
 
 class Authenticator:
     def __init__(self, engine: Engine, settings: Settings) -> None:
+        # Settings copied with model_copy(update=...) skip validation: refuse here too.
+        problem = settings.oidc_configuration_error()
+        if problem:
+            raise RuntimeError(problem)
         self.engine = engine
         self.settings = settings
         ttl = max(settings.api_key_cache_seconds, 0.001)

@@ -52,24 +52,43 @@ class CircuitBreaker:
     state: str = "closed"
     consecutive_failures: int = 0
     opened_at: float = field(default=0.0)
+    #: Half-open lets exactly one call through (the probe); the others fail fast until it ends.
+    probe_in_flight: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def before_call(self) -> None:
-        if self.state == "open":
-            remaining = self.reset_after_s - (self.clock() - self.opened_at)
-            if remaining > 0:
-                raise CircuitOpenError(
-                    f"Prometheus circuit open after {self.consecutive_failures} consecutive "
-                    f"failures; next probe in {remaining:.0f} s"
-                )
-            self.state = "half_open"
+        with self._lock:
+            if self.state == "half_open":
+                if self.probe_in_flight:
+                    raise CircuitOpenError(
+                        f"Prometheus circuit half-open after {self.consecutive_failures} "
+                        "consecutive failures; another call is probing it"
+                    )
+                self.probe_in_flight = True
+            elif self.state == "open":
+                remaining = self.reset_after_s - (self.clock() - self.opened_at)
+                if remaining > 0:
+                    raise CircuitOpenError(
+                        f"Prometheus circuit open after {self.consecutive_failures} consecutive "
+                        f"failures; next probe in {remaining:.0f} s"
+                    )
+                self.state, self.probe_in_flight = "half_open", True
 
     def record_success(self) -> None:
-        self.state, self.consecutive_failures = "closed", 0
+        with self._lock:
+            self.state, self.consecutive_failures, self.probe_in_flight = "closed", 0, False
 
     def record_failure(self) -> None:
-        self.consecutive_failures += 1
-        if self.state == "half_open" or self.consecutive_failures >= self.failure_threshold:
-            self.state, self.opened_at = "open", self.clock()
+        with self._lock:
+            self.consecutive_failures += 1
+            if self.state == "half_open" or self.consecutive_failures >= self.failure_threshold:
+                self.state, self.opened_at = "open", self.clock()
+            self.probe_in_flight = False
+
+    def release_probe(self) -> None:
+        """The probe ended with neither verdict (an unexpected error): let the next call probe."""
+        with self._lock:
+            self.probe_in_flight = False
 
 
 @dataclass
@@ -86,6 +105,10 @@ class PrometheusClient:
 
     _http: httpx.Client | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: (breaker clock, answered?) of the last readiness ping, and when a query last succeeded:
+    #: what a read can know about Prometheus without asking it again.
+    _last_ping: tuple[float, bool] | None = field(default=None, repr=False)
+    _last_answer_at: float | None = field(default=None, repr=False)
 
     def _client(self) -> httpx.Client:
         """One pooled, thread-safe connection for all queries (TLS set-up costs once)."""
@@ -116,9 +139,31 @@ class PrometheusClient:
             response = self._client().get(
                 "/api/v1/query", params={"query": "vector(1)"}, timeout=timeout_s
             )
+            answered = response.status_code == 200
         except httpx.HTTPError:
-            return False
-        return response.status_code == 200
+            answered = False
+        self._last_ping = (self.breaker.clock(), answered)
+        return answered
+
+    def unavailable_reason(self, max_age_s: float = 60.0) -> str | None:
+        """Why Prometheus is known to be unreachable now, or None; never a round trip (cheap
+        enough for every read). Known from the breaker (open or half-open, and no readiness ping
+        has answered since it opened) or from the last readiness ping (failed within
+        `max_age_s`, and no query has succeeded since)."""
+        breaker, ping, answer_at = self.breaker, self._last_ping, self._last_answer_at
+        if breaker.state != "closed":
+            if ping is not None and ping[1] and ping[0] >= breaker.opened_at:
+                return None  # it answers again; the breaker learns so at its next probe
+            state = "open" if breaker.state == "open" else "half-open"
+            return (
+                f"Prometheus circuit {state} after {breaker.consecutive_failures} "
+                "consecutive failures"
+            )
+        if ping is None or ping[1] or breaker.clock() - ping[0] > max_age_s:
+            return None
+        if answer_at is not None and answer_at >= ping[0]:
+            return None
+        return "the last readiness probe could not reach Prometheus"
 
     def _get(self, path: str, params: dict[str, str]) -> Any:
         query_type = "range" if path.endswith("query_range") else "instant"
@@ -142,10 +187,11 @@ class PrometheusClient:
                     raise PrometheusQueryError(_error_text(response))
                 response.raise_for_status()
                 body = orjson.loads(response.content)  # 3-5x faster than json on big matrices
+                with self._lock:
+                    self.breaker.record_success()  # it answered, even if only with an error
+                    self._last_answer_at = self.breaker.clock()
                 if body.get("status") != "success":
                     raise PrometheusQueryError(body.get("error", "query failed"))
-                with self._lock:
-                    self.breaker.record_success()
                 return body["data"]
             except (httpx.TransportError, httpx.HTTPStatusError, orjson.JSONDecodeError) as exc:
                 QUERY_ERRORS.labels(query_type, type(exc).__name__).inc()
@@ -154,6 +200,11 @@ class PrometheusClient:
                 last_error = f"{type(exc).__name__}: {exc}"
                 if attempt < len(self.backoff_s):
                     self.sleep(self.backoff_s[attempt])
+            except BaseException:
+                # Neither verdict (e.g. a bad query or an unexpected error): never leave the
+                # breaker half-open with a probe that will not report back.
+                self.breaker.release_probe()
+                raise
         raise PrometheusError(
             f"Prometheus at {self.url} did not answer after {len(self.backoff_s) + 1} "
             f"attempts ({last_error})"

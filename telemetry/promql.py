@@ -4,23 +4,18 @@ Every query aggregates `by (service)` over the whole fleet: the cost of a pipeli
 handful of queries per day partition, never one per service. Counts are rounded server-side:
 they are whole requests anyway, and short numbers halve the JSON to transfer and decode.
 Values that reach a query from outside (a service id for a one-service regeneration) are
-validated and quoted first.
+escaped, not guessed at: which ids exist is decided once, at the API's door
+(serving/service_id.py); here anything that can be a label value is quoted so that it stays
+one literal, and only what cannot be one (empty, control characters) is refused.
 """
 
 from __future__ import annotations
 
-import re
+import unicodedata
 from dataclasses import dataclass, replace
 
-#: Label values we accept: service-like identifiers. Rejects quotes, braces, spaces and
-#: anything that could close a matcher and inject PromQL.
-SAFE_LABEL_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,254}$")
-#: Things that look like personal data have no place in a label matcher (SEC-008).
-PII_LIKE = (
-    re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}"),  # e-mail address
-    re.compile(r"\b\d{3}-\d{2}-\d{4}\b"),  # US SSN
-    re.compile(r"\b(?:\d[ -]?){13,19}\b"),  # card-number-like digit runs
-)
+#: RE2's metacharacters outside a character class: backslash-escaped in a regex matcher.
+RE2_METACHARACTERS = frozenset("\\.+*?()|[]{}^$")
 
 
 class UnsafeLabelValueError(ValueError):
@@ -28,12 +23,24 @@ class UnsafeLabelValueError(ValueError):
 
 
 def quote_label_value(value: str) -> str:
-    """A validated, quoted PromQL string literal for a label matcher."""
-    if any(p.search(value) for p in PII_LIKE):
-        raise UnsafeLabelValueError(f"label value looks like personal data: {value[:3]}…")
-    if not SAFE_LABEL_VALUE.fullmatch(value):
-        raise UnsafeLabelValueError(f"label value {value!r} has characters a service id cannot")
+    """A quoted PromQL string literal for a label matcher: backslash and double quote escaped,
+    so the value stays one literal whatever it holds. Refused only what cannot be a label
+    value: empty (Prometheus reads it as "label absent") or holding control characters or
+    lone surrogates (not UTF-8)."""
+    if not value:
+        raise UnsafeLabelValueError("an empty label value matches series without the label")
+    for i, char in enumerate(value):
+        if unicodedata.category(char) in ("Cc", "Cs"):
+            raise UnsafeLabelValueError(
+                f"label value has a control character {char!r} at position {i}"
+            )
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def regex_escape(value: str) -> str:
+    """`value` as an RE2 regex matching exactly itself: every metacharacter backslash-escaped
+    (RE2's own list, not Python's `re.escape`, which escapes more than RE2 needs)."""
+    return "".join("\\" + c if c in RE2_METACHARACTERS else c for c in value)
 
 
 @dataclass(frozen=True)
@@ -124,13 +131,13 @@ def service_graph_query(names: MetricNames, window: str = "1d") -> str:
 
 
 def label_matcher(label: str, values: list[str] | None) -> str:
-    """`label=~"a|b"` over validated values ("" for None or no values: no restriction).
+    """`label=~"a|b"` matching exactly these values ("" for None or no values: no restriction).
 
-    Validated ids hold no regex metacharacter but ".", escaped once for the regex and once
-    for the PromQL string literal."""
+    Each value is escaped twice, independently of any id rule: once for the regex (every RE2
+    metacharacter) and once for the PromQL string literal."""
     if not values:
         return ""
-    alternatives = "|".join(quote_label_value(v)[1:-1].replace(".", "\\\\.") for v in values)
+    alternatives = "|".join(quote_label_value(regex_escape(v))[1:-1] for v in values)
     return f'{label}=~"{alternatives}"'
 
 

@@ -5,19 +5,18 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from serving.deps import EngineDep, SettingsDep, SubgraphCacheDep
 from serving.graph_cache import indexed_subgraph
 from serving.problems import ServiceNotFoundProblem, ValidationProblem, describe_errors
-from serving.schemas import SERVICE_ID_PATTERN, DependencyGraphIn, IngestionOut, SubgraphOut
+from serving.schemas import DependencyGraphIn, IngestionOut, SubgraphOut
+from serving.service_id import ServiceIdPath as ServiceIdPath  # the other routes import it here
 from store.dependency_traversal import ServiceNotFoundError, Subgraph, dependency_subgraph
 from store.graph_ingest import ingest_graph
 from store.graph_version import graph_version
 
 router = APIRouter(tags=["dependencies"])
-
-ServiceIdPath = Annotated[str, Path(min_length=1, max_length=255, pattern=SERVICE_ID_PATTERN)]
 
 
 @router.post(

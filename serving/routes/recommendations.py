@@ -77,6 +77,19 @@ def get_slo_recommendations(
                 headers={"Retry-After": "30"},
             )
         return _cold_start_or_404(engine, service_id, sli_type)
+    if not force_regenerate:
+        # AC-008 / REL-005: a plain read is stale too while telemetry is known to be down,
+        # from the breaker and the last readiness ping (never a Prometheus round trip here).
+        # Sources without a Prometheus client (Parquet) are never stale for this reason.
+        client = getattr(request.app.state.sli_source, "client", None)
+        unavailable = getattr(client, "unavailable_reason", None)
+        reason = unavailable() if callable(unavailable) else None
+        if reason:
+            telemetry_down = True
+            warnings.append(
+                f"Telemetry unavailable ({reason}): served the last published recommendation, "
+                "which may be out of date."
+            )
     selected = [r for r in rows if sli_type in ("all", r["sli_type"])]
     first = rows[0]
     now = datetime.now(UTC)

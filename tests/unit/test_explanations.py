@@ -159,7 +159,7 @@ def test_counterfactuals_equal_rerunning_the_recommender(fleet) -> None:  # type
     )["svc"]
     tiers = run(1.0, composite.composite_bound, interval=True)
     answers = availability_counterfactuals(
-        tiers, composite, rerun=lambda e, b, k, _: run(e, b, k).availability
+        tiers, composite, rerun=lambda e, b, k, _: run(e, b, k).availability["balanced"].target
     )
     history = {
         a["condition"]: a for a in answers if a["feature"] == "historical_availability_nines"

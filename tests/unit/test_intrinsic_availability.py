@@ -258,7 +258,9 @@ def test_on_the_generated_fleet_what_ifs_move_and_targets_sit_in_their_intervals
 
         tiers = run(1.0, bounds[service].composite_bound, interval=True)
         answers = availability_counterfactuals(
-            tiers, bounds[service], rerun=lambda e, b, k, _, run=run: run(e, b, k).availability
+            tiers,
+            bounds[service],
+            rerun=lambda e, b, k, _, run=run: run(e, b, k).availability["balanced"].target,
         )
         if any(a["delta"] < 0 for a in answers if "degraded" in a["condition"]):
             moved += 1

@@ -9,6 +9,7 @@ from telemetry.promql import (
     UnsafeLabelValueError,
     buckets_query,
     errors_query,
+    label_matcher,
     quote_label_value,
     requests_query,
 )
@@ -33,15 +34,29 @@ def test_spanmetrics_profile_and_restriction_to_services() -> None:
         MetricNames.profile("nagios")
 
 
-@pytest.mark.parametrize(
-    "value",
-    ['a"}) or vector(1) #', "a b", "x{y}", "", "jane.doe@example.com", "4111-1111-1111-1111"],
-)
-def test_unsafe_or_pii_like_values_never_reach_promql(value: str) -> None:
+@pytest.mark.parametrize("value", ["", "a\nb", "tab\there", "nul\x00", "del\x7f"])
+def test_what_cannot_be_a_label_value_never_reaches_promql(value: str) -> None:
     with pytest.raises(UnsafeLabelValueError):
         quote_label_value(value)
     with pytest.raises(UnsafeLabelValueError):
         requests_query(MetricNames(), only=[value])
+
+
+@pytest.mark.parametrize(
+    ("value", "literal", "regex"),
+    [
+        (r'a"}) or vector(1) #', r'"a\"}) or vector(1) #"', r"a\"\\}\\) or vector\\(1\\) #"),
+        (r"back\slash", r'"back\\slash"', r"back\\\\slash"),
+        ("build-20261125123045", '"build-20261125123045"', "build-20261125123045"),
+        ("a.b+c*?(d)|[e]{f}^$", None, r"a\\.b\\+c\\*\\?\\(d\\)\\|\\[e\\]\\{f\\}\\^\\$"),
+    ],
+)
+def test_values_are_escaped_not_guessed_at(value: str, literal: str | None, regex: str) -> None:
+    """Quoting keeps any label value one literal (no PII guess: ids are identifiers), and a
+    regex matcher escapes every RE2 metacharacter, whatever the id rule at the door."""
+    if literal is not None:
+        assert quote_label_value(value) == literal
+    assert label_matcher("service", [value]) == f'service=~"{regex}"'
 
 
 def test_safe_values_are_quoted() -> None:
