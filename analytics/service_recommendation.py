@@ -66,6 +66,8 @@ def recommend_service(
         published_sla=published_sla,
     )
 
+    request_months: dict[float, npt.NDArray[np.float64]] = {}
+
     def rerun(
         error_scale: float, bound: float | None, success_scale: float, promised: float | None
     ) -> float:
@@ -79,6 +81,7 @@ def recommend_service(
             seed=seed,
             fleet_excess=fleet_excess,
             absorbs=absorbs,
+            request_months=request_months,
         )
 
     document = recommendation_document(
