@@ -365,7 +365,7 @@ def _result(
         for f in factors
         if f.kind == "external"
     )
-    promised = [entitled[int(n)] for n in reachable if int(n) in entitled]
+    promised = [entitled[int(n)] for n in reachable if int(n) in entitled] if entitled else []
     promised_bound = bound * math.exp(float(log_promise[reachable].sum())) if promised else None
     deep = int(depth[comp]) > MAX_TRUSTED_DEPTH
     notes = []
