@@ -6,6 +6,13 @@ factor chosen so that the alert means "this fraction of the period's budget is g
 factor = budget fraction × period hours / long-window hours. The Workbook's 14.4 / 6 / 3 / 1
 are that formula for a 30-day period; a 28-day period gets 13.44 / 5.6 / 2.8 / 0.933, so the
 alerts keep meaning the same share of the budget.
+
+The two page conditions are OR'd into one page alert and the two ticket conditions into one
+ticket alert (as Sloth does), so an incident pages once and resolves once. The low-traffic
+guard counts errors, not requests: a condition also needs `min_errors` failures in its long
+window, which keeps one stray error from paging a quiet service but never silences an outage
+that really spends the budget (at 1 request a minute failing 100%, the page fires once the
+`min_errors`-th request has failed).
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ class BurnRateAlert:
     budget_share: float
     factor: float  # burn rate both windows must exceed
     error_ratio_threshold: float  # factor × error budget
-    min_requests: int  # traffic the long window needs before the alert may fire
+    min_errors: int  # failures the long window must hold before the alert may fire
 
 
 def error_budget(target_percent: float) -> float:
@@ -51,21 +58,26 @@ def error_budget(target_percent: float) -> float:
     return round(1 - target_percent / 100, 12)
 
 
-def burn_rate_alerts(
-    target_percent: float, *, period_days: int = 30, min_errors: int = 10
-) -> list[BurnRateAlert]:
-    """The four alerts for one objective.
+#: Default low-traffic guard: errors a long window needs before its condition may fire.
+MIN_ERRORS = 5
 
-    `min_errors` is the low-traffic guard: the long window must have seen enough requests that
-    `min_errors` failures are needed to cross the threshold, so a service with a handful of
-    requests an hour does not page on one error (it gets none of these alerts until it has
-    the traffic to make them meaningful)."""
+
+def burn_rate_alerts(
+    target_percent: float, *, period_days: int = 30, min_errors: int = MIN_ERRORS
+) -> list[BurnRateAlert]:
+    """The four multiwindow conditions for one objective (two page, two ticket).
+
+    `min_errors` is the low-traffic guard: besides both windows burning faster than the factor,
+    the long window must hold at least `min_errors` failed requests. It is a count of errors,
+    never a request volume, so a quiet service failing all its requests still pages (after
+    `min_errors` failures) while a single stray error does not."""
+    if min_errors < 1:
+        raise ValueError(f"the low-traffic guard needs at least one error, not {min_errors}")
     budget = error_budget(target_percent)
     period_hours = period_days * 24
     alerts = []
     for severity, long_window, short_window, share in POLICY:
         factor = round(share * period_hours / window_hours(long_window), 4)
-        threshold = factor * budget
         alerts.append(
             BurnRateAlert(
                 severity=severity,
@@ -73,8 +85,8 @@ def burn_rate_alerts(
                 short_window=short_window,
                 budget_share=share,
                 factor=factor,
-                error_ratio_threshold=threshold,
-                min_requests=math.ceil(min_errors / threshold) if threshold < 1 else min_errors,
+                error_ratio_threshold=factor * budget,
+                min_errors=min_errors,
             )
         )
     return alerts

@@ -526,6 +526,7 @@ def hourly_frame(telemetry: FleetTelemetry) -> pl.DataFrame:
         columns["cpu_throttling"] = np.full(n * hours, np.nan)
     columns["has_data"] = np.ones(n * hours, dtype=bool)
     columns["data_completeness"] = np.ones(n * hours)
+    columns["errors_clamped"] = np.zeros(n * hours, dtype=bool)  # generated counts are possible
     return pl.DataFrame(columns, schema=SLI_HOURLY_SCHEMA, nan_to_null=True)
 
 

@@ -18,6 +18,9 @@ _COLUMNS: list[tuple[str, pl.DataType]] = [
     ("cpu_throttling", pl.Float64()),  # share of CFS periods throttled (null: not measured)
     ("has_data", pl.Boolean()),
     ("data_completeness", pl.Float64()),  # share of the service's hours of that day with data
+    # True: the source reported more errors than requests and `errors` was clamped to
+    # `requests` (impossible counts: usually a wrong error selector). Null: not known.
+    ("errors_clamped", pl.Boolean()),
 ]
 
 #: The `sli_hourly` table: one row per service per hour (latency in seconds, cumulative

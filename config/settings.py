@@ -109,10 +109,10 @@ class Settings(BaseSettings):
         default=30, description="SLO period the burn-rate factors are scaled to."
     )
     alert_min_errors: int = Field(
-        default=10,
+        default=5,
         ge=1,
-        description="Low-traffic guard: an alert's long window must hold enough requests that "
-        "this many errors are needed to fire it.",
+        description="Low-traffic guard: failed requests an alert's long window must hold before "
+        "it may fire (a stray error never pages; an outage at any traffic does).",
     )
 
     # Rate limits, requests per minute per principal (TRD FR-8); JSON to override some.

@@ -6,6 +6,7 @@ import dagster as dg
 
 from pipelines.defs.telemetry.partitions import DAILY
 from pipelines.resources import OperationalStoreResource
+from store.graph_snapshot import load_effective_graph
 from store.graph_version import graph_version
 
 RECOMMENDATION_CHAIN = dg.AssetSelection.assets(
@@ -39,17 +40,27 @@ daily_schedule = dg.build_schedule_from_partitioned_job(daily_job, hour_of_day=2
 def graph_changed(
     context: dg.SensorEvaluationContext, store: OperationalStoreResource
 ) -> dg.SensorResult | dg.SkipReason:
-    """Recompute the latest recommendations when an ingestion changed the graph."""
+    """Recompute the latest recommendations when the effective graph's content changed.
+
+    The cursor is the graph's content hash, not the ingestion time: re-sending an identical
+    payload (a periodic discovery push) completes an ingestion but changes nothing to
+    recompute.
+    """
     engine = store.engine()
     try:
+        fingerprint = load_effective_graph(engine).fingerprint()
         with engine.connect() as conn:
             version = graph_version(conn)
     finally:
         engine.dispose()
-    if version == context.cursor:
-        return dg.SkipReason(f"graph unchanged since {version}")
+    if fingerprint == context.cursor:
+        return dg.SkipReason(f"graph content unchanged ({fingerprint[:12]})")
     latest = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=f"graph-{version}", partition_key=latest)],
-        cursor=version,
+        # Keyed by content and ingestion: a graph that changes back to an earlier content
+        # still runs, and a retried tick does not launch twice.
+        run_requests=[
+            dg.RunRequest(run_key=f"graph-{fingerprint[:16]}-{version}", partition_key=latest)
+        ],
+        cursor=fingerprint,
     )

@@ -353,7 +353,8 @@ class SloDecisionIn(StorableBody):
         default=None,
         min_length=1,
         max_length=255,
-        description="Who decided; defaults to the authenticated principal.",
+        description="Who decided: required with an API key; with a bearer token the token's "
+        "person (the default; naming anyone else is refused with 403).",
     )
 
 

@@ -5,6 +5,11 @@ metric names the engine itself reads (settings, two profiles), so the alerts wat
 SLIs the recommendation was computed from. Error ratios are recorded once per window and
 shared by the alerts, as Sloth and the SRE Workbook do: seven cheap rules per objective
 instead of every alert re-evaluating raw counters over three days.
+
+Per objective the file holds one `SLOBurnRate` page alert and one ticket alert (each the OR of
+its two multiwindow conditions, so an incident pages once and resolves once), a ticket
+`SLOMetricAbsent` alert when the SLI's request metric disappears (burn-rate alerts cannot fire
+on a metric that is not there), and the error budget remaining over the SLO period.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 import yaml
 
 from analytics.burn_rate import (
+    MIN_ERRORS,
     WINDOWS,
     BurnRateAlert,
     burn_rate_alerts,
@@ -26,6 +32,11 @@ from analytics.burn_rate import (
 from telemetry.promql import MetricNames, quote_label_value
 
 ALERT_NAME = "SLOBurnRate"
+ABSENT_ALERT_NAME = "SLOMetricAbsent"
+#: How long the SLI's request metric must be gone before the absent alert fires.
+ABSENT_FOR = "10m"
+#: The budget-remaining rules read raw counters over the whole period: evaluated less often.
+BUDGET_INTERVAL = "5m"
 #: Latency objectives by percentile: "p99 ≤ 250 ms" means 99% of requests are that fast.
 LATENCY_OBJECTIVES = {"p99": 99.0, "p95": 95.0}
 
@@ -83,7 +94,7 @@ def slo_rules(
     latency_targets_ms: Mapping[str, int | None],
     bucket_bounds: Sequence[float],
     period_days: int = 30,
-    min_errors: int = 10,
+    min_errors: int = MIN_ERRORS,
 ) -> RuleSet:
     """Recording rules and burn-rate alerts for each objective the SLO has."""
     service = quote_label_value(service_id)
@@ -91,8 +102,13 @@ def slo_rules(
     rules = RuleSet(service_id=service_id, period_days=period_days)
     records: list[dict[str, Any]] = []
     alerts: list[dict[str, Any]] = []
+    absent: list[dict[str, Any]] = []
+    budget_records: list[dict[str, Any]] = []
+    period = f"{period_days}d"
 
-    def add(slo: str, target: float, ratio: Any, total: Any, extra: dict[str, Any]) -> None:
+    def add(
+        slo: str, target: float, ratio: Any, total: Any, metric: str, extra: dict[str, Any]
+    ) -> None:
         labels = {names.service_label: service_id, "slo": slo}
         for window in WINDOWS:
             records.append({"record": f"slo:sli_requests:rate{window}",
@@ -101,10 +117,20 @@ def slo_rules(
                             "expr": ratio(window), "labels": labels})  # fmt: skip
         policy = burn_rate_alerts(target, period_days=period_days, min_errors=min_errors)
         selector = f'{{{svc}, slo="{slo}"}}'
-        for alert in policy:
-            alerts.append(_alert(service_id, slo, target, selector, alert, labels))
+        for severity in dict.fromkeys(a.severity for a in policy):
+            conditions = [a for a in policy if a.severity == severity]
+            alerts.append(_alert(service_id, slo, target, selector, conditions, labels))
+        absent.append(_absent_alert(service_id, slo, metric, labels))
+        budget = error_budget(target)
+        budget_records.append({"record": f"slo:sli_error:ratio_rate{period}",
+                               "expr": ratio(period), "labels": labels})  # fmt: skip
+        budget_records.append({
+            "record": "slo:error_budget_remaining:ratio",
+            "expr": f"1 - slo:sli_error:ratio_rate{period}{selector} / {_number(budget)}",
+            "labels": labels,
+        })  # fmt: skip
         rules.objectives.append({
-            "slo": slo, "target": target, "error_budget": error_budget(target), **extra,
+            "slo": slo, "target": target, "error_budget": budget, **extra,
             "alerts": [_alert_json(a) for a in policy],
         })  # fmt: skip
 
@@ -117,6 +143,7 @@ def slo_rules(
             availability_target,
             lambda w: f"(sum(rate({errors}[{w}])) or vector(0)) / sum(rate({total_selector}[{w}]))",
             lambda w: f"sum(rate({total_selector}[{w}]))",
+            total_selector,
             {"sli": f"share of {requests} not matching {names.error_selector}"},
         )
     bucket = names.duration_bucket
@@ -145,6 +172,7 @@ def slo_rules(
                 f"1 - sum(rate({fast}[{w}])) / sum(rate({everything}[{w}]))"
             ),
             lambda w, everything=everything: f"sum(rate({everything}[{w}]))",
+            everything,
             {
                 "sli": f"share of requests in {bucket} at or under le={snapped.le:g} s",
                 "latency_target_ms": target_ms,
@@ -155,7 +183,8 @@ def slo_rules(
     group = f"slo-engine:{service_id}"
     rules.groups = [
         {"name": f"{group}:sli-recordings", "rules": records},
-        {"name": f"{group}:burn-rate-alerts", "rules": alerts},
+        {"name": f"{group}:burn-rate-alerts", "rules": alerts + absent},
+        {"name": f"{group}:error-budget", "interval": BUDGET_INTERVAL, "rules": budget_records},
     ]
     return rules
 
@@ -165,33 +194,59 @@ def _alert(
     slo: str,
     target: float,
     selector: str,
-    alert: BurnRateAlert,
+    conditions: Sequence[BurnRateAlert],
     labels: dict[str, str],
 ) -> dict[str, Any]:
-    threshold = _number(alert.error_ratio_threshold)
-    seconds = int(window_hours(alert.long_window) * 3600)
-    expr = (
-        f"slo:sli_error:ratio_rate{alert.long_window}{selector} > {threshold}\n"
-        f"and slo:sli_error:ratio_rate{alert.short_window}{selector} > {threshold}\n"
-        f"and slo:sli_requests:rate{alert.long_window}{selector} * {seconds}"
-        f" >= {alert.min_requests}"
+    """One alert per severity: the OR of its multiwindow conditions. Every recording carries
+    the same labels, so `or` yields one series and the alert fires and resolves once per
+    incident. Each condition: both windows above the threshold, and at least `min_errors`
+    failures in the long window (error ratio × request rate × seconds, rounded so that float
+    error in the extrapolated count cannot hide the last one)."""
+    clauses = []
+    for alert in conditions:
+        threshold = _number(alert.error_ratio_threshold)
+        seconds = int(window_hours(alert.long_window) * 3600)
+        long_ratio = f"slo:sli_error:ratio_rate{alert.long_window}{selector}"
+        clauses.append(
+            f"(\n  {long_ratio} > {threshold}\n"
+            f"  and slo:sli_error:ratio_rate{alert.short_window}{selector} > {threshold}\n"
+            f"  and round({long_ratio} * slo:sli_requests:rate{alert.long_window}{selector}"
+            f" * {seconds}) >= {alert.min_errors}\n)"
+        )
+    severity = conditions[0].severity
+    described = "; or ".join(
+        f"{a.long_window} and {a.short_window} above {a.factor:g}× "
+        f"({_number(a.error_ratio_threshold)}, {a.budget_share:.0%} of the period's budget gone "
+        f"in {a.long_window})"
+        for a in conditions
     )
     return {
         "alert": ALERT_NAME,
-        "expr": expr,
-        "labels": {
-            **labels,
-            "severity": alert.severity,
-            "long_window": alert.long_window,
-            "short_window": alert.short_window,
-        },
+        "expr": "\nor\n".join(clauses),
+        "labels": {**labels, "severity": severity},
         "annotations": {
-            "summary": f"{service_id} is burning its {slo} error budget {alert.factor:g}× too fast",
+            "summary": f"{service_id} is burning its {slo} error budget too fast ({severity})",
             "description": (
-                f"Error ratio over {alert.long_window} and {alert.short_window} above "
-                f"{alert.factor:g} × the budget of a {target:g}% objective ({threshold}): "
-                f"{alert.budget_share:.0%} of the period's budget gone in {alert.long_window}. "
-                "Current {{ $labels.slo }} error ratio: {{ $value | humanizePercentage }}."
+                f"Error ratio of the {target:g}% objective over {described}, with at least "
+                f"{conditions[0].min_errors} errors in the long window. "
+                "Current {{ $labels.slo }} error ratio (long window): "
+                "{{ $value | humanizePercentage }}."
+            ),
+        },
+    }
+
+
+def _absent_alert(service_id: str, slo: str, metric: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {
+        "alert": ABSENT_ALERT_NAME,
+        "expr": f"absent({metric})",
+        "for": ABSENT_FOR,
+        "labels": {**labels, "severity": "ticket"},
+        "annotations": {
+            "summary": f"{service_id} reports no {metric.split('{')[0]}: its {slo} SLO is blind",
+            "description": (
+                f"{metric} has been absent for {ABSENT_FOR}: the {slo} error ratio cannot be "
+                "computed and its burn-rate alerts cannot fire."
             ),
         },
     }
@@ -205,5 +260,5 @@ def _alert_json(alert: BurnRateAlert) -> dict[str, Any]:
         "budget_share": alert.budget_share,
         "burn_rate_factor": alert.factor,
         "error_ratio_threshold": round(alert.error_ratio_threshold, 10),
-        "min_requests_in_long_window": alert.min_requests,
+        "min_errors_in_long_window": alert.min_errors,
     }

@@ -211,9 +211,14 @@ def assemble_day(
         )
         .with_columns(
             has_data=pl.col("requests").is_not_null(),
+            # Downstream needs possible counts, so errors are clamped to requests; the row
+            # keeps the fact that they were, for the check that blocks on impossible counts.
             errors=pl.when(pl.col("requests").is_not_null())
             .then(pl.min_horizontal(pl.col("errors").fill_null(0), pl.col("requests")))
             .otherwise(None),
+            errors_clamped=pl.when(pl.col("requests").is_not_null()).then(
+                pl.col("errors").fill_null(0) > pl.col("requests")
+            ),
             hour=pl.from_epoch(pl.col("ts") - 3600, time_unit="s").dt.replace_time_zone("UTC"),
         )
     )

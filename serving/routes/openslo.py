@@ -13,7 +13,7 @@ from serving.deps import EngineDep, SettingsDep
 from serving.problems import ServiceNotFoundProblem, ValidationProblem
 from serving.routes.dependencies import ServiceIdPath
 from serving.routes.slo_alerts import SloPeriod
-from serving.routes.slos import SloNotFoundProblem
+from serving.routes.slos import SloNotFoundProblem, audit_actor
 from serving.security import PrincipalDep, require_service_owner
 from serving.storable_text import StorableStr
 from store.slo_decisions import (
@@ -93,7 +93,8 @@ async def import_openslo(
         StorableStr | None,
         Query(
             max_length=255,
-            description="Who imports (required with an API key: a key names a system)",
+            description="Who imports (required with an API key: a key names a system; "
+            "with a token, the token's person or left out)",
         ),
     ] = None,
     rationale: Annotated[StorableStr | None, Query(max_length=2000)] = None,
@@ -106,7 +107,7 @@ async def import_openslo(
         slos = imported_slos(parse_documents(body))
     except OpenSloError as exc:
         raise _invalid(exc.field, exc.message) from None
-    who = actor or (principal.actor if principal.kind != "api_key" else None)
+    who = audit_actor(actor, principal, location="query")  # a token's person, never another
     if not who:
         raise ValidationProblem(
             "The request is invalid: actor: required with an API key: the person who imports. "

@@ -10,7 +10,11 @@ from fastapi import APIRouter, Query, Request
 
 from analytics.slo_tiers import archetype_tiers
 from serving.deps import EngineDep, SettingsDep
-from serving.problems import ServiceNotFoundProblem, ServiceUnavailableProblem
+from serving.problems import (
+    ServiceNotFoundProblem,
+    ServiceUnavailableProblem,
+    ValidationProblem,
+)
 from serving.regeneration import regenerate_recommendation
 from serving.routes.dependencies import ServiceIdPath
 from serving.schemas import SloRecommendationsOut
@@ -21,6 +25,9 @@ from store.tables import services
 from telemetry.prometheus_http import PrometheusError
 
 router = APIRouter(tags=["recommendations"])
+
+#: The lookback a regeneration uses when the request names none.
+DEFAULT_LOOKBACK_DAYS = 30
 
 
 def _not_found(service_id: str) -> ServiceNotFoundProblem:
@@ -38,14 +45,24 @@ def get_slo_recommendations(
     principal: PrincipalDep,
     request: Request,
     sli_type: Literal["availability", "latency", "all"] = "all",
-    lookback_days: Annotated[int, Query(ge=7, le=365)] = 30,
+    lookback_days: Annotated[
+        int | None,
+        Query(
+            ge=7,
+            le=365,
+            description="Days of telemetry. Recomputing with another window than the published "
+            f"one needs `force_regenerate=true` (default {DEFAULT_LOOKBACK_DAYS} then); a plain "
+            "read with a different value is refused (422).",
+        ),
+    ] = None,
     force_regenerate: bool = False,
 ) -> dict[str, Any]:
     """The active recommendation (both SLI types unless `sli_type` narrows it).
 
     `force_regenerate=true` recomputes it now from telemetry (this service and its hard
     dependencies only) and publishes it; if telemetry is down, the last published one is
-    served with `stale: true` instead of an error."""
+    served with `stale: true` instead of an error. A plain read with a `lookback_days` other
+    than the published recommendation's is a 422: the answer would not be over that window."""
     warnings: list[str] = []
     telemetry_down = False
     if force_regenerate:
@@ -57,7 +74,7 @@ def get_slo_recommendations(
                 settings,
                 request.app.state.sli_source,
                 service_id,
-                lookback_days,
+                lookback_days or DEFAULT_LOOKBACK_DAYS,
                 graph_source=request.app.state.service_graph_source,
             )
         except ServiceNotFoundError:
@@ -94,9 +111,21 @@ def get_slo_recommendations(
     first = rows[0]
     now = datetime.now(UTC)
     stored_days = (first["lookback_window_end"] - first["lookback_window_start"]).days
-    if stored_days != lookback_days:
+    wanted = lookback_days or (DEFAULT_LOOKBACK_DAYS if force_regenerate else None)
+    if wanted is not None and stored_days != wanted:
+        if not force_regenerate:
+            message = (
+                f"the published recommendation uses a {stored_days}-day lookback, not "
+                f"{lookback_days}: use force_regenerate=true to recompute with that window"
+            )
+            raise ValidationProblem(
+                f"The request is invalid: lookback_days: {message}.",
+                errors=[{"field": "lookback_days", "location": "query", "message": message,
+                         "type": "value_error"}],
+            )  # fmt: skip
+        # Regeneration failed (telemetry down): the last published one is served, and says so.
         warnings.append(
-            f"The published recommendation uses a {stored_days}-day lookback, not {lookback_days}."
+            f"The published recommendation uses a {stored_days}-day lookback, not {wanted}."
         )
     return {
         "service_id": service_id,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from serving.deps import EngineDep
 from serving.problems import ValidationProblem
 from serving.schemas import ServicePageOut
+from serving.storable_text import StorableStr
 from store.service_catalog import InvalidCursorError, list_services
 
 router = APIRouter(tags=["services"])
@@ -19,7 +20,7 @@ def get_services(
     engine: EngineDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=1024)] = None,
-    team: Annotated[str | None, Query(max_length=255)] = None,
+    team: Annotated[StorableStr | None, Query(max_length=255)] = None,
     criticality: Literal["critical", "high", "medium", "low"] | None = None,
     discovered: bool | None = None,
 ) -> ServicePageOut:

@@ -14,7 +14,7 @@ from serving.observability import DECISIONS
 from serving.problems import NotFoundProblem, Problem, ServiceNotFoundProblem, ValidationProblem
 from serving.routes.dependencies import ServiceIdPath
 from serving.schemas import ActiveSloOut, SloDecisionIn, SloDecisionOut, SloHistoryOut
-from serving.security import Principal, PrincipalDep, require_service_owner
+from serving.security import ForbiddenProblem, Principal, PrincipalDep, require_service_owner
 from store.slo_decisions import (
     Decision,
     NoActiveSloError,
@@ -52,6 +52,29 @@ def _field_error(field: str, message: str) -> ValidationProblem:
                              errors=errors)  # fmt: skip
 
 
+class ActorMismatchProblem(ForbiddenProblem):
+    slug, title = "actor-mismatch", "Actor Is Not the Caller"
+
+
+def audit_actor(given: str | None, principal: Principal, *, location: str) -> str | None:
+    """Who the audit log names. A token names a person: that person is the actor, and an
+    `actor` naming someone else is refused (403), never recorded. A key names a system, which
+    must say on whose behalf it acts (None: it did not)."""
+    if principal.kind == "token":
+        if given and given.strip().casefold() != principal.actor.casefold():
+            message = (
+                f"must be the token's own person '{principal.actor}' (or left out): "
+                "with a bearer token the audit log records the caller"
+            )
+            raise ActorMismatchProblem(
+                f"actor: {message}. Nothing was written.",
+                errors=[{"field": "actor", "location": location, "message": message,
+                         "type": "value_error"}],
+            )  # fmt: skip
+        return principal.actor
+    return given or (principal.actor if principal.kind != "api_key" else None)
+
+
 def _validated(service_id: str, body: SloDecisionIn, principal: Principal) -> Decision:
     """Rules that span fields, each reported against the field a person must fix."""
     changes = body.modifications.model_dump(exclude_none=True) if body.modifications else {}
@@ -65,8 +88,7 @@ def _validated(service_id: str, body: SloDecisionIn, principal: Principal) -> De
         )
     if body.action in ("modify", "reject") and not (body.rationale or "").strip():
         raise _field_error("rationale", f"required to {body.action}: say why, for the audit log")
-    # A token names a person; a key names a system, which must say on whose behalf it acts.
-    who = body.actor or (principal.actor if principal.kind != "api_key" else None)
+    who = audit_actor(body.actor, principal, location="body")
     if not who:
         raise _field_error("actor", "required with an API key: the person who decided")
     return Decision(

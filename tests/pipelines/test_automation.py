@@ -1,4 +1,5 @@
-"""The daily schedule targets yesterday's partition; the sensor fires once per graph change."""
+"""The daily schedule targets yesterday's partition; the sensor fires once per graph change
+(a change of content, not a re-sent identical payload)."""
 
 from __future__ import annotations
 
@@ -20,23 +21,27 @@ def test_sensor_requests_a_run_only_when_the_graph_changed(engine: Engine, store
         context = dg.build_sensor_context(cursor=cursor, resources={"store": store})
         return graph_changed(context)  # type: ignore[no-any-return]
 
-    def ingest() -> None:
+    def ingest(*edges: EdgeRecord) -> None:
         ingest_graph(
             engine,
-            GraphSubmission("manual", [], [EdgeRecord("a", "b")]),
+            GraphSubmission("manual", [], list(edges)),
             stale_after=timedelta(days=7),
         )
 
-    ingest()
+    ingest(EdgeRecord("a", "b"))
     first = evaluate(None)
     assert isinstance(first, dg.SensorResult)
     (request,) = first.run_requests or []
     yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
     assert request.partition_key == yesterday
     assert isinstance(evaluate(first.cursor), dg.SkipReason)  # nothing new
-    ingest()
+    ingest(EdgeRecord("a", "b"))  # the identical payload again: an ingestion, no change
+    assert isinstance(evaluate(first.cursor), dg.SkipReason)
+    ingest(EdgeRecord("a", "b"), EdgeRecord("b", "c"))  # an edge more: a different graph
     again = evaluate(first.cursor)
     assert isinstance(again, dg.SensorResult) and again.cursor != first.cursor
+    (second,) = again.run_requests or []
+    assert second.run_key != request.run_key
 
 
 def test_schedule_runs_daily_for_the_previous_day() -> None:

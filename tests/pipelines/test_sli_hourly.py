@@ -69,7 +69,15 @@ def test_two_partitions_match_the_generated_fleet_and_report_gaps(
 
 
 def test_impossible_counts_fail_the_blocking_check() -> None:
-    bad = pl.DataFrame({"service": ["a"], "requests": [5], "errors": [9], "has_data": [True]})
+    bad = pl.DataFrame(
+        {
+            "service": ["a"],
+            "hour": [datetime(2026, 11, 20, tzinfo=UTC)],
+            "requests": [5],
+            "errors": [9],
+            "has_data": [True],
+        }
+    )
     result = sli_hourly_counts_are_possible(bad)  # type: ignore[call-arg]
     assert not result.passed
     assert result.metadata["rows_with_errors_over_requests"].value == 1

@@ -1,6 +1,9 @@
 """Generated burn-rate rules against the real `promtool` (AC-010): every file passes
-`promtool check rules`, and `promtool test rules` shows the alerts fire for an injected burst
-and stay silent for normal or low traffic."""
+`promtool check rules`, and `promtool test rules` plays the scenarios Sloth and Pyrra were
+compared on: a sharp outage pages fast, a slow burn opens a ticket, healthy traffic stays
+silent, a 1 req/min service failing every request pages, one stray error at low traffic does
+not, an incident pages once and resolves, a missing metric raises the absent alert, and the
+error budget remaining is recorded."""
 
 from __future__ import annotations
 
@@ -22,8 +25,9 @@ from telemetry.promql import MetricNames
 
 pytestmark = pytest.mark.usefixtures("prometheus_binaries")
 
-ALL_ALERTS = [("page", "1h", "5m"), ("page", "6h", "30m"), ("ticket", "1d", "2h"),
-              ("ticket", "3d", "6h")]  # fmt: skip
+BURN = "SLOBurnRate"
+ABSENT = "SLOMetricAbsent"
+PAGE_AND_TICKET = [(BURN, "page"), (BURN, "ticket")]
 
 
 def _rules(service: str, **kwargs: Any) -> str:
@@ -51,27 +55,36 @@ def _unit_test(
     rules: str,
     series: dict[str, str],
     eval_time: str,
-    firing: list[tuple[str, str, str]],
+    firing: list[tuple[str, str]],
     labels: dict[str, str],
+    *,
+    also: list[tuple[str, float]] | None = None,
 ) -> None:
+    """Every firing alert at `eval_time` is one of `firing` (alertname, severity), once each;
+    `also` adds (expression, value) checks that each return one sample with `labels`."""
     (tmp_path / "rules.yml").write_text(rules)
+    checks = [{
+        # Labels only: ALERTS carries what routing needs (annotations are prose).
+        "expr": 'count by (alertname, service, slo, severity) (ALERTS{alertstate="firing"})',
+        "eval_time": eval_time,
+        "exp_samples": [
+            {"labels": _selector({**labels, "alertname": name, "severity": severity}),
+             "value": 1}
+            for name, severity in firing
+        ],
+    }]  # fmt: skip
+    for expr, value in also or []:
+        checks.append({"expr": expr, "eval_time": eval_time,
+                       "exp_samples": [{"labels": _selector(labels), "value": value}]})  # fmt: skip
     test = {
         "rule_files": ["rules.yml"],
         "evaluation_interval": "1m",
+        # Recordings before the alerts that read them (promtool's default order is random).
+        "group_eval_order": [g["name"] for g in yaml.safe_load(rules)["groups"]],
         "tests": [{
             "interval": "1m",
             "input_series": [{"series": s, "values": v} for s, v in series.items()],
-            # Labels only: ALERTS carries what routing needs (annotations are prose).
-            "promql_expr_test": [{
-                "expr": "count by (service, slo, severity, long_window, short_window) "
-                        '(ALERTS{alertname="SLOBurnRate", alertstate="firing"})',
-                "eval_time": eval_time,
-                "exp_samples": [
-                    {"labels": _selector({**labels, "severity": severity, "long_window": long,
-                                          "short_window": short}), "value": 1}
-                    for severity, long, short in firing
-                ],
-            }],
+            "promql_expr_test": checks,
         }],
     }  # fmt: skip
     (tmp_path / "test.yml").write_text(yaml.safe_dump(test, sort_keys=False))
@@ -95,8 +108,9 @@ def test_every_generated_file_passes_promtool_check(
     path.write_text(rules)
     result = _promtool("check", "rules", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
-    # availability + two latency objectives: 14 recordings and 4 alerts each
-    assert "SUCCESS: 54 rules found" in result.stdout
+    # availability + two latency objectives, each: 14 window recordings, a page and a ticket
+    # alert, an absent alert, and 2 budget recordings over the period
+    assert "SUCCESS: 57 rules found" in result.stdout
 
 
 OK = 'http_requests_total{service="checkout",status="200"}'
@@ -104,30 +118,77 @@ FAILED = 'http_requests_total{service="checkout",status="500"}'
 AVAILABILITY = {"service": "checkout", "slo": "availability"}
 
 
-def test_an_error_burst_pages(tmp_path: Path) -> None:
+def test_a_sharp_outage_pages_within_minutes(tmp_path: Path) -> None:
     # 10 req/s succeed for four hours; from minute 121, 2 req/s fail as well (17% errors).
     series = {OK: "0+600x240", FAILED: "0x120 120+120x119"}
     rules = _rules("checkout", availability_target=99.9)
-    # Before the burst: nothing. Thirty minutes in: both pages and both tickets.
+    # Before the burst: nothing. Five minutes in: one page and one ticket.
     _unit_test(tmp_path, rules, series, "120m", [], AVAILABILITY)
-    _unit_test(tmp_path, rules, series, "150m", ALL_ALERTS, AVAILABILITY)
+    _unit_test(tmp_path, rules, series, "125m", PAGE_AND_TICKET, AVAILABILITY)
+    _unit_test(tmp_path, rules, series, "150m", PAGE_AND_TICKET, AVAILABILITY)
+
+
+def test_a_slow_burn_opens_a_ticket_not_a_page(tmp_path: Path) -> None:
+    # 0.5% errors (5× the 99.9% budget) for four hours: below both page factors.
+    series = {OK: "0+600x240", FAILED: "0+3x240"}
+    rules = _rules("checkout", availability_target=99.9)
+    _unit_test(tmp_path, rules, series, "230m", [(BURN, "ticket")], AVAILABILITY,
+               also=[("round(slo:error_budget_remaining:ratio, 0.001)", -3.975)])  # fmt: skip
 
 
 def test_normal_traffic_stays_silent(tmp_path: Path) -> None:
-    # 0.05% errors: half the 99.9% budget, for four hours.
+    # 0.05% errors: half the 99.9% budget, for four hours; half the budget remains.
     series = {OK: "0+600x240", FAILED: "0+0.3x240"}
+    remaining = ("round(slo:error_budget_remaining:ratio, 0.001)", 0.5)
     _unit_test(tmp_path, _rules("checkout", availability_target=99.9), series, "230m", [],
-               AVAILABILITY)  # fmt: skip
+               AVAILABILITY, also=[remaining])  # fmt: skip
 
 
-def test_a_low_traffic_service_does_not_page_on_a_few_errors(tmp_path: Path) -> None:
-    # 0.1 req/s, then ten errors in one minute: 25% of the last five minutes.
-    series = {OK: "0+6x240", FAILED: "0x200 10+0x39"}
-    guarded = _rules("checkout", availability_target=99.9, min_errors=10)
-    _unit_test(tmp_path, guarded, series, "205m", [], AVAILABILITY)
-    # The guard is what keeps it quiet: with a one-error guard the same burst pages.
+# 1 request a minute, all successful for three hours, then every request fails for two hours
+# (278% of the month's budget), then successful again.
+LOW_TRAFFIC_OUTAGE = {OK: "0+1x180 180x120 180+1x60", FAILED: "0x180 1+1x119 120x60"}
+
+
+@pytest.mark.parametrize("min_errors", [3, 5, 10])
+def test_a_low_traffic_outage_pages(tmp_path: Path, min_errors: int) -> None:
+    rules = _rules("checkout", availability_target=99.9, min_errors=min_errors)
+    before = f"{180 + min_errors - 1}m"
+    _unit_test(tmp_path, rules, LOW_TRAFFIC_OUTAGE, before, [], AVAILABILITY)
+    # The guard's last error has failed: page (and ticket).
+    at = f"{180 + min_errors}m"
+    _unit_test(tmp_path, rules, LOW_TRAFFIC_OUTAGE, at, PAGE_AND_TICKET, AVAILABILITY)
+    _unit_test(tmp_path, rules, LOW_TRAFFIC_OUTAGE, "290m", PAGE_AND_TICKET, AVAILABILITY)
+
+
+def test_one_stray_error_at_low_traffic_does_not_page(tmp_path: Path) -> None:
+    # 1 req/min; the request of minute 201 fails, the rest succeed.
+    series = {OK: "0+1x200 200+1x39", FAILED: "0x200 1+0x39"}
+    guarded = _rules("checkout", availability_target=99.9)
+    for minute in ("201m", "205m", "230m"):
+        _unit_test(tmp_path, guarded, series, minute, [], AVAILABILITY)
+    # The guard is what keeps it quiet: with a one-error guard the same error pages.
     unguarded = _rules("checkout", availability_target=99.9, min_errors=1)
-    _unit_test(tmp_path, unguarded, series, "205m", ALL_ALERTS, AVAILABILITY)
+    _unit_test(tmp_path, unguarded, series, "205m", PAGE_AND_TICKET, AVAILABILITY)
+
+
+def test_an_incident_pages_once_and_the_page_resolves(tmp_path: Path) -> None:
+    # The sharp outage of above, stopping after an hour (minute 180).
+    series = {OK: "0+600x300", FAILED: "0x120 120+120x59 7200x120"}
+    rules = _rules("checkout", availability_target=99.9)
+    # One page series for the whole incident (count 1), while both page conditions hold.
+    _unit_test(tmp_path, rules, series, "175m", PAGE_AND_TICKET, AVAILABILITY)
+    # Half an hour after the errors stop both short windows are clean: the page resolves;
+    # the ticket (2h / 6h short windows) stays open a while longer.
+    _unit_test(tmp_path, rules, series, "215m", [(BURN, "ticket")], AVAILABILITY)
+
+
+def test_an_absent_request_metric_raises_a_ticket(tmp_path: Path) -> None:
+    # The service stops exporting its counters at minute 60.
+    series = {OK: "0+600x60", FAILED: "0+0.3x60"}
+    rules = _rules("checkout", availability_target=99.9)
+    _unit_test(tmp_path, rules, series, "60m", [], AVAILABILITY)
+    # Gone for five minutes (the lookback) plus the alert's ten.
+    _unit_test(tmp_path, rules, series, "90m", [(ABSENT, "ticket")], AVAILABILITY)
 
 
 def test_a_latency_regression_pages_on_the_snapped_bucket(tmp_path: Path) -> None:
@@ -138,7 +199,7 @@ def test_a_latency_regression_pages_on_the_snapped_bucket(tmp_path: Path) -> Non
     rules = _rules("search", latency_targets_ms={"p99": 1000})
     labels = {"service": "search", "slo": "latency_p99"}
     _unit_test(tmp_path, rules, series, "120m", [], labels)
-    _unit_test(tmp_path, rules, series, "150m", ALL_ALERTS, labels)
+    _unit_test(tmp_path, rules, series, "150m", PAGE_AND_TICKET, labels)
 
 
 def test_the_api_serves_rules_for_the_active_slo(
@@ -173,6 +234,7 @@ def test_the_api_serves_rules_for_the_active_slo(
     assert objectives["availability"]["error_budget"] == pytest.approx(0.001)
     page = objectives["availability"]["alerts"][0]
     assert (page["severity"], page["burn_rate_factor"]) == ("page", 13.44)
+    assert page["min_errors_in_long_window"] >= 1
     assert objectives["latency_p99"]["le_seconds"] == 0.25
     assert objectives["latency_p99"]["snapped_to_bucket"] is True
     assert summary["groups"][1]["rules"][0]["alert"] == "SLOBurnRate"

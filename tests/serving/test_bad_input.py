@@ -51,6 +51,14 @@ def test_text_the_database_cannot_store_is_a_422_naming_the_field(
     assert _graph(client) == before
 
 
+def test_a_nul_in_a_query_filter_is_a_422_naming_it(client: TestClient) -> None:
+    """Found by schemathesis: `GET /services?team=%00` reached PostgreSQL and answered 500."""
+    answer = client.get("/api/v1/services", params={"team": "\x00"})
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert answer.json()["errors"][0]["field"] == "team"
+
+
 @pytest.mark.parametrize("depth", [2_000, 200_000])
 def test_deeply_nested_json_is_refused_not_a_crash(client: TestClient, depth: int) -> None:
     before = _seed(client)

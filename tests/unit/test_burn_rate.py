@@ -1,11 +1,20 @@
-"""Burn-rate math: the Workbook's factors, scaled periods, the traffic guard, bucket snapping."""
+"""Burn-rate math: the Workbook's factors, scaled periods, the error-count guard, the rule
+file's shape (one alert per severity, absent alert, budget remaining), bucket snapping."""
 
 from __future__ import annotations
 
 import pytest
 
-from analytics.burn_rate import burn_rate_alerts, error_budget, snap_to_bucket, window_hours
+from analytics.burn_rate import (
+    MIN_ERRORS,
+    burn_rate_alerts,
+    error_budget,
+    snap_to_bucket,
+    window_hours,
+)
 from analytics.latency_histogram import LATENCY_BUCKETS
+from telemetry.alert_rules import slo_rules
+from telemetry.promql import MetricNames
 
 
 def test_thirty_day_factors_are_the_workbooks() -> None:
@@ -28,14 +37,36 @@ def test_a_28_day_period_keeps_each_alert_meaning_the_same_budget_share() -> Non
         assert spent == pytest.approx(alert.budget_share, rel=1e-3)
 
 
-def test_the_traffic_guard_needs_min_errors_worth_of_requests() -> None:
-    page = burn_rate_alerts(99.9, min_errors=10)[0]
-    # 10 errors must be needed to cross 1.44%: 695 requests in the hour.
-    assert page.min_requests == 695
-    assert (page.min_requests - 1) * page.error_ratio_threshold < 10
-    assert page.min_requests * page.error_ratio_threshold >= 10
-    # A looser objective needs less traffic for the same guard.
-    assert burn_rate_alerts(99.0, min_errors=10)[0].min_requests == 70
+def test_the_traffic_guard_counts_errors_not_requests() -> None:
+    # The guard is a number of failures in the long window, the same for every objective and
+    # traffic level: a quiet service failing every request is never out of reach of a page.
+    assert {a.min_errors for a in burn_rate_alerts(99.9)} == {MIN_ERRORS}
+    assert 1 < MIN_ERRORS <= 5
+    assert {a.min_errors for a in burn_rate_alerts(99.0, min_errors=3)} == {3}
+    with pytest.raises(ValueError, match="at least one error"):
+        burn_rate_alerts(99.9, min_errors=0)
+
+
+def test_the_rules_page_once_per_severity_and_watch_for_absent_metrics() -> None:
+    rules = slo_rules("checkout", MetricNames(), availability_target=99.9,
+                      latency_targets_ms={}, bucket_bounds=LATENCY_BUCKETS)  # fmt: skip
+    recordings, alerts, budget = (group["rules"] for group in rules.groups)
+    assert [(a["alert"], a["labels"]["severity"]) for a in alerts] == [
+        ("SLOBurnRate", "page"), ("SLOBurnRate", "ticket"), ("SLOMetricAbsent", "ticket")
+    ]  # fmt: skip
+    page = alerts[0]["expr"]
+    # Both page conditions in one alert; each guarded by an error count, not a request volume.
+    assert "ratio_rate1h" in page and "ratio_rate6h" in page and "\nor\n" in page
+    assert page.count(f") >= {MIN_ERRORS}") == 2
+    assert alerts[2]["expr"] == 'absent(http_requests_total{service="checkout"})'
+    assert alerts[2]["for"] == "10m"
+    assert [r["record"] for r in budget] == [
+        "slo:sli_error:ratio_rate30d", "slo:error_budget_remaining:ratio"
+    ]  # fmt: skip
+    assert "[30d]" in budget[0]["expr"] and budget[1]["expr"].endswith("/ 0.001")
+    assert len(recordings) == 14
+    (objective,) = rules.objectives
+    assert objective["alerts"][0]["min_errors_in_long_window"] == MIN_ERRORS
 
 
 def test_error_budget_rejects_impossible_objectives() -> None:

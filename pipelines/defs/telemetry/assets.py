@@ -59,6 +59,8 @@ def sli_hourly(
             "services": per_service.height,
             "rows": frame.height,
             "hours_without_data": int((~frame["has_data"]).sum()),
+            # Hours whose errors exceeded requests at the source (clamped; the check blocks).
+            "errors_clamped_hours": int(frame["errors_clamped"].fill_null(False).sum()),
             "mean_completeness": mean_of(per_service["data_completeness"]),
             "services_with_gaps": gaps.height,
             "least_complete": dg.MetadataValue.md(_md(gaps.head(10))),
