@@ -85,15 +85,34 @@ def test_deeply_nested_json_is_refused_not_a_crash(client: TestClient, depth: in
 def test_promql_injection_in_service_ids_is_rejected_everywhere(
     client: TestClient, service_id: str
 ) -> None:
+    """Ids are validated at the door (serving/service_id.py): every route that takes one
+    answers a 422 problem naming the field, before any query is built — not a 404 or a 5xx."""
     before = _seed(client)
-    path = f"/api/v1/services/{quote(service_id, safe='')}/slo-recommendations"
-    answer = client.get(path, params={"force_regenerate": True})
-    assert answer.status_code in (404, 422), answer.text
-    assert answer.headers["content-type"].startswith("application/problem+json")
+    segment = quote(service_id, safe="")
+    reads = ["slo-recommendations", "dependencies", "slos", "slo-history", "slos/alerts",
+             "slos/openslo"]  # fmt: skip
+    for read in reads:
+        answer = client.get(f"/api/v1/services/{segment}/{read}",
+                            params={"force_regenerate": True} if read == "slo-recommendations"
+                            else None)  # fmt: skip
+        assert answer.status_code == 422, (read, answer.text)
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert "service_id" in {e["field"] for e in answer.json()["errors"]}, (read, answer.text)
+    decision = client.post(f"/api/v1/services/{segment}/slos", json={})
+    assert decision.status_code == 422, decision.text
+    assert "service_id" in {e["field"] for e in decision.json()["errors"]}, decision.text
+    impact = {"service_id": service_id, "proposed_change": {"proposed_target": 99.0}}
+    answer = client.post("/api/v1/slos/impact-analysis", json=impact)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["errors"][0]["field"] == "service_id", answer.text
     body = {"source": "manual", "nodes": [{"service_id": service_id}]}
     rejected = client.post(GRAPH, json=body)
     assert rejected.status_code == 422
     assert rejected.json()["errors"][0]["field"] == "nodes[0].service_id"
     edge = {"source": "manual", "edges": [{"source": "web", "target": service_id}]}
-    assert client.post(GRAPH, json=edge).json()["errors"][0]["field"] == "edges[0].target"
+    answer = client.post(GRAPH, json=edge)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["errors"][0]["field"] == "edges[0].target"
+    edge = {"source": "manual", "edges": [{"source": service_id, "target": "web"}]}
+    assert client.post(GRAPH, json=edge).json()["errors"][0]["field"] == "edges[0].source"
     assert _graph(client) == before
