@@ -131,17 +131,30 @@ def composite_inputs(
         # Beats the product: in many hours, or over the window by more than noise.
         if capped / requests >= ABSORBS_SHARE or own_errors < -3 * math.sqrt(max(explained, 1)):
             absorbs.add(service)
-    names = set(nodes) | set(delivered)
+    return inputs_from_availability(delivered, own, nodes, absorbs=frozenset(absorbs))
+
+
+def inputs_from_availability(
+    delivered: Mapping[str, float],
+    own: Mapping[str, float],
+    nodes: Mapping[str, Mapping[str, Any]],
+    *,
+    absorbs: frozenset[str] = frozenset(),
+) -> CompositeInputs:
+    """Inputs from availabilities already known (fractions): what each service delivered and
+    its own share (a service without an own figure counts at what it delivered, one without
+    either at 1.0) — what impact analysis reads back from the published recommendations."""
+    names = set(nodes) | set(delivered) | set(own)
     external = {n for n in names if nodes.get(n, {}).get("service_type") == "external"}
     externals = {
         n: delivered[n] if n in delivered else assumed_availability(nodes[n]) for n in external
     }
     return CompositeInputs(
-        own={n: own.get(n, 1.0) for n in names - external},
+        own={n: own.get(n, delivered.get(n, 1.0)) for n in names - external},
         externals=externals,
         observed_externals=frozenset(n for n in external if n in delivered),
-        delivered=delivered,
-        absorbs=frozenset(absorbs),
+        delivered=dict(delivered),
+        absorbs=absorbs,
     )
 
 

@@ -364,21 +364,7 @@ def availability_tiers(
         requests, errors, composite_bound, window_hours, seed, fleet_excess, absorbs,
         with_interval, promised_bound,
     )  # fmt: skip
-    tiers = {}
-    for tier in AVAILABILITY_LEVELS:
-        target = floor_to(float(levels[tier][0]))
-        low, high = (
-            (floor_to(float(levels[tier][1])), floor_to(float(levels[tier][2])))
-            if with_interval
-            else (float("nan"), float("nan"))
-        )
-        tiers[tier] = AvailabilityTier(
-            target=target,
-            error_budget_monthly_minutes=error_budget_minutes(target),
-            estimated_breach_probability=round(float((months * 100 < target).mean()), 4),
-            historical_breach_share=round(float((windows * 100 < target).mean()), 4),
-            confidence_interval=(low, high),
-        )
+    tiers = _availability_tier_objects(levels, months, windows)
     return tiers, observed, capped
 
 
@@ -472,6 +458,27 @@ def _availability_levels(
             result[tier] += [float(low), float(high)]
     raw_levels = {tier: float(value) for tier, value in raw.items()}
     return result, raw_levels, observed, capped, months, windows
+
+
+def _availability_tier_objects(
+    levels: dict[str, list[float]],
+    months: npt.NDArray[np.float64],
+    windows: npt.NDArray[np.float64],
+) -> dict[str, AvailabilityTier]:
+    """Each tier's target (floored), its evidence, and its interval where one was computed
+    (`levels[tier]` is [target] or [target, low, high])."""
+    tiers = {}
+    for tier, (value, *interval) in levels.items():
+        target = floor_to(value)
+        low, high = (floor_to(v) for v in interval) if interval else (math.nan, math.nan)
+        tiers[tier] = AvailabilityTier(
+            target=target,
+            error_budget_monthly_minutes=error_budget_minutes(target),
+            estimated_breach_probability=round(float((months * 100 < target).mean()), 4),
+            historical_breach_share=round(float((windows * 100 < target).mean()), 4),
+            confidence_interval=(low, high),
+        )
+    return tiers
 
 
 def balanced_under_bound(
@@ -631,19 +638,7 @@ def recommend_tiers(
     levels, raw, observed, capped, months, windows = _availability_levels(
         req, err, composite_bound, 24, seed, fleet_excess, absorbs, with_interval, promised_bound
     )
-    avail = {}
-    for tier, (value, *interval) in levels.items():
-        low, high = interval or (float("nan"), float("nan"))
-        target = floor_to(value)
-        avail[tier] = AvailabilityTier(
-            target=target,
-            error_budget_monthly_minutes=error_budget_minutes(target),
-            estimated_breach_probability=round(float((months * 100 < target).mean()), 4),
-            historical_breach_share=round(float((windows * 100 < target).mean()), 4),
-            confidence_interval=(floor_to(low), floor_to(high))
-            if interval
-            else (float("nan"), float("nan")),
-        )
+    avail = _availability_tier_objects(levels, months, windows)
     buckets = np.asarray(hourly_buckets, dtype=np.float64)[present]
     latency = latency_tiers(bounds, buckets, cpu_throttling_ratio=cpu_throttling_ratio)
     if days_with_data >= FULL_CONFIDENCE_DAYS and completeness >= 0.95:

@@ -8,11 +8,10 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
-import polars as pl
 from sqlalchemy.engine import Engine
 
 from analytics.composite_availability import Edge
-from analytics.composite_inputs import composite_bounds, composite_inputs, edges_of
+from analytics.composite_inputs import composite_bounds, edges_of, inputs_from_availability
 from analytics.impact_analysis import CondensedGraph, Impact, condense, impact_of_change
 from analytics.slo_tiers import unachievable_target_warning
 from serving.graph_cache import effective_graph, long_lived
@@ -49,29 +48,8 @@ def fleet_state(engine: Engine) -> FleetState:
     graph = effective_graph(engine)
     edges = edges_of(graph.edges)
     # A cold start publishes an intrinsic availability without a delivered one.
-    totals = pl.DataFrame(
-        [
-            (
-                name,
-                1.0,
-                1.0 - delivered.get(name, intrinsic.get(name, 1.0)),
-                1.0 - intrinsic.get(name, delivered.get(name, 1.0)),
-                0.0,
-                0.0,
-            )
-            for name in sorted(delivered.keys() | intrinsic.keys())
-        ],
-        schema={
-            "service": pl.String,
-            "requests": pl.Float64,
-            "errors": pl.Float64,
-            "own_errors": pl.Float64,
-            "dependency_errors": pl.Float64,
-            "capped_requests": pl.Float64,
-        },
-        orient="row",
-    )
-    inputs = composite_inputs(totals, graph.nodes)
+    delivered = {**intrinsic, **delivered}
+    inputs = inputs_from_availability(delivered, intrinsic, graph.nodes)
     results = composite_bounds(inputs, edges)
     state = FleetState(
         key=(version, publication),

@@ -15,16 +15,15 @@ from typing import Any
 
 import psycopg
 import pytest
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import URL, Engine, make_url
+from support.empty_store import empty_store
 from support.keys import make_key
 
 from config.settings import Settings
 from serving.main import create_app
 from store.engine import make_engine
 from store.migrate import upgrade
-from store.tables import metadata
 
 REQUIRE_SERVICES = os.environ.get("SLO_REQUIRE_SERVICES") == "1"
 PG_ADMIN_DSN = os.environ.get("SLO_TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -71,16 +70,6 @@ def empty_postgres() -> Iterator[URL]:
         yield database
 
 
-def _truncate(engine: Engine) -> None:
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            # The audit log's append-only triggers hold for every client; emptying a test
-            # database between tests is the one thing that switches them off (superuser only).
-            conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
-        for table in reversed(metadata.sorted_tables):
-            conn.execute(sa.delete(table))
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The URL of an empty, migrated store: once on SQLite, once on PostgreSQL."""
@@ -91,7 +80,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url: str = request.getfixturevalue("postgres_url")
     engine = make_engine(url)
     try:
-        _truncate(engine)
+        empty_store(engine)
     finally:
         engine.dispose()
     return url
@@ -101,7 +90,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def pg_engine(postgres_url: str) -> Iterator[Engine]:
     """An emptied PostgreSQL store, for behaviour that only the server dialect has."""
     eng = make_engine(postgres_url)
-    _truncate(eng)
+    empty_store(eng)
     yield eng
     eng.dispose()
 

@@ -11,15 +11,14 @@ from collections import defaultdict, deque
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
+from support.empty_store import empty_store
 
 from store.graph_ingest import ingest_graph
 from store.graph_model import EdgeRecord, GraphSubmission, NodeRecord
 from store.graph_snapshot import load_effective_graph
-from store.tables import metadata
 
 SOURCES = ("manual", "service_mesh", "otel_service_graph", "kubernetes")
 IDS = ("web", "api", "auth", "db", "cache", "queue")
@@ -60,19 +59,9 @@ def _interleave(program: list[GraphSubmission], picks: list[str]) -> list[GraphS
     return [queues[source].popleft() for source in picks]
 
 
-def _empty(engine: Engine) -> None:
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            # As tests/conftest.py does: the audit log's append-only triggers refuse a DELETE
-            # from every client; emptying a test database is the one thing that lifts them.
-            conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
-        for table in reversed(metadata.sorted_tables):
-            conn.execute(sa.delete(table))
-
-
 def _apply(order: list[GraphSubmission], engine: Engine) -> tuple[Any, Any]:
     """The effective graph after `order` is ingested into an empty store."""
-    _empty(engine)
+    empty_store(engine)
     for submission in order:
         ingest_graph(engine, submission, stale_after=timedelta(days=3650), now=NOW)
     graph = load_effective_graph(engine)
