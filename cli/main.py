@@ -34,13 +34,26 @@ console = Console()
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = "head") -> None:
-    """Apply the Alembic migrations to SLO_DATABASE_URL."""
+def db_upgrade(
+    revision: str = "head",
+    app_role: Annotated[
+        str | None,
+        typer.Option(
+            help="PostgreSQL role the API and pipelines connect as: granted their DML, and only "
+            "INSERT/SELECT on slo_audit_log (default: SLO_DATABASE_APP_ROLE)."
+        ),
+    ] = None,
+) -> None:
+    """Apply the Alembic migrations to SLO_DATABASE_URL, which must connect as the owner of the
+    store's tables; then grant the application role (PostgreSQL)."""
     from store.migrate import upgrade
 
-    url = get_settings().database_url
-    upgrade(url, revision)
-    console.print(f"[green]store migrated to {revision}[/green] ({_redacted(url)})")
+    settings = get_settings()
+    url = settings.database_url
+    role = app_role or settings.database_app_role
+    upgrade(url, revision, app_role=role)
+    granted = f", granted to {role}" if role and not url.startswith("sqlite") else ""
+    console.print(f"[green]store migrated to {revision}[/green] ({_redacted(url)}){granted}")
 
 
 @fleet_app.command("generate")

@@ -92,6 +92,17 @@ class Settings(BaseSettings):
     api_key_cache_seconds: float = Field(
         default=60.0, ge=0, description="How long a verified key is trusted before re-checking."
     )
+    auth_attempts_per_minute: int = Field(
+        default=20,
+        ge=0,
+        description="Credential checks (bcrypt, JWKS) one client address may cost per minute; "
+        "beyond it a 429 answers before any check (0: no limit).",
+    )
+    auth_reject_cache_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a rejected credential is answered 401 without checking it again.",
+    )
     oidc_jwks_url: str | None = Field(default=None, description="JWKS of the identity provider.")
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
@@ -118,6 +129,12 @@ class Settings(BaseSettings):
     # Rate limits, requests per minute per principal (TRD FR-8); JSON to override some.
     rate_limit_enabled: bool = True
     rate_limits: dict[str, int] = Field(default_factory=dict)
+
+    database_app_role: str | None = Field(
+        default=None,
+        description="PostgreSQL role the API and the pipelines connect as (owning nothing); "
+        "`slo-engine db upgrade`, run as the owner, grants it what they need after migrating.",
+    )
 
     def oidc_configuration_error(self) -> str | None:
         """Why the OIDC settings cannot be used safely, or None. OIDC fails closed: a token is

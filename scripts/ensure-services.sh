@@ -12,6 +12,8 @@ if ! pg_up; then
   fi
 fi
 pg_up && echo "PostgreSQL: up" || echo "PostgreSQL: NOT reachable on 127.0.0.1:5432"
+# The owner and application roles that tests/store/test_least_privilege.py connects as.
+pg_up && bash "$(dirname "$0")/create-db-roles.sh"
 
 redis_up() { redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
 if ! redis_up && command -v redis-server >/dev/null 2>&1; then

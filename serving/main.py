@@ -13,7 +13,7 @@ from serving.body_limit import BodySizeLimitMiddleware
 from serving.observability import RequestContextMiddleware, metrics_payload
 from serving.openapi_document import install_openapi
 from serving.problems import install_problem_handlers
-from serving.rate_limit import RateLimiter, rate_limit
+from serving.rate_limit import CredentialGate, RateLimiter, rate_limit
 from serving.routes import (
     auto_approval,
     circular_dependencies,
@@ -67,6 +67,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.subgraph_cache = SubgraphCache(max_bytes=int(settings.subgraph_cache_mb * 2**20))
     app.state.rate_limiter = RateLimiter(settings)
+    app.state.credential_gate = CredentialGate(
+        app.state.rate_limiter, settings.auth_attempts_per_minute
+    )
     # One telemetry client per process: its circuit breaker must see every request's failures,
     # so that while Prometheus is down regenerations fail fast instead of each one retrying.
     app.state.sli_source = sli_source_from_settings(settings)

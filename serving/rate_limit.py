@@ -61,14 +61,17 @@ class LocalBuckets:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def take(self, key: str, per_minute: int, now: float) -> Verdict:
+    def take(self, key: str, per_minute: int, now: float, cost: int = 1) -> Verdict:
         refill = per_minute / 60.0
         with self._lock:
             tokens, at = self._buckets.get(key, (float(per_minute), now))
             tokens = min(float(per_minute), tokens + (now - at) * refill)
-            allowed = tokens >= 1.0
-            if allowed:
-                tokens -= 1.0
+            if cost < 0:
+                tokens, allowed = min(float(per_minute), tokens - cost), True
+            else:
+                allowed = tokens >= 1.0
+                if allowed:
+                    tokens -= cost
             self._buckets[key] = (tokens, now)
         return _verdict(allowed, per_minute, tokens, refill)
 
@@ -82,10 +85,10 @@ class RedisBuckets:
         )
         self.script = self.client.register_script(TOKEN_BUCKET_LUA)
 
-    async def take(self, key: str, per_minute: int) -> Verdict:
+    async def take(self, key: str, per_minute: int, cost: int = 1) -> Verdict:
         refill_per_ms = per_minute / 60_000.0
         result: Any = await self.script(
-            keys=[f"slo-engine:ratelimit:{key}"], args=[per_minute, refill_per_ms]
+            keys=[f"slo-engine:{key}"], args=[per_minute, refill_per_ms, cost]
         )
         allowed, tokens_milli, _ = (int(v) for v in result)
         return _verdict(bool(allowed), per_minute, tokens_milli / 1000, per_minute / 60.0)
@@ -118,12 +121,15 @@ class RateLimiter:
         return self.limits.get(endpoint, DEFAULT_LIMIT)
 
     async def take(self, principal_id: str, endpoint: str) -> Verdict:
-        limit = self.limit_for(endpoint)
-        key = f"{principal_id}|{endpoint}"
+        return await self.draw(f"ratelimit:{principal_id}|{endpoint}", self.limit_for(endpoint))
+
+    async def draw(self, key: str, limit: int, cost: int = 1) -> Verdict:
+        """`cost` tokens from the bucket `key` of `limit` per minute (-1 gives one back),
+        shared in Redis when it is there, in-process otherwise."""
         now = time.time()
         if self.redis is not None and now >= self._redis_retry_at:
             try:
-                verdict = await self.redis.take(key, limit)
+                verdict = await self.redis.take(key, limit, cost)
             except (redis.RedisError, OSError) as exc:
                 self._redis_retry_at = now + REDIS_RETRY_S  # no timeout on every request
                 if self._redis_down_since is None:
@@ -134,7 +140,46 @@ class RateLimiter:
                     log.warning("Redis is back: rate limiting shared again")
                     self._redis_down_since = None
                 return verdict
-        return self.local.take(key, limit, now)
+        return self.local.take(key, limit, now, cost)
+
+
+class CredentialGate:
+    """Credential checks per client address, paid for only while the address has some left.
+
+    A wrong API key costs a bcrypt verification (~0.25 s of CPU at 12 rounds) and a bad token
+    may cost a JWKS fetch, and both happen before any per-principal limit can apply (there is
+    no principal yet): without this, a flood of bogus keys burns the server's CPU. Each check
+    an address asks for takes a token of `auth_attempts_per_minute` (shared in Redis like the
+    rate limits) *before* it runs, so concurrent guesses cannot overshoot; a check that
+    succeeds gives its token back, so only failures add up. Once they are spent, the address's
+    unknown credentials are answered 429 unchecked. A known key never reaches the gate, so its
+    owner is not slowed by a neighbour behind the same address."""
+
+    def __init__(self, limiter: RateLimiter, per_minute: int) -> None:
+        self.limiter = limiter
+        self.per_minute = per_minute
+
+    async def admit(self, address: str) -> None:
+        """Reserve a check for `address`, or raise 429 when it has failed too often."""
+        if self.per_minute <= 0:
+            return
+        verdict = await self.limiter.draw(self._key(address), self.per_minute)
+        if not verdict.allowed:
+            retry = max(1, math.ceil(verdict.retry_after_s))
+            raise RateLimitedProblem(
+                f"More than {self.per_minute} failed authentications per minute from this "
+                f"address. Retry in {retry} s.",
+                headers={"Retry-After": str(retry)},
+            )
+
+    async def succeeded(self, address: str) -> None:
+        """Give the reserved check back: only failures count."""
+        if self.per_minute > 0:
+            await self.limiter.draw(self._key(address), self.per_minute, cost=-1)
+
+    @staticmethod
+    def _key(address: str) -> str:
+        return f"auth-failures:{address}"
 
 
 async def rate_limit(request: Request, response: Response) -> None:

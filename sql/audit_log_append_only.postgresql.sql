@@ -1,5 +1,6 @@
 -- slo_audit_log is append-only (TRD FR-5): the database itself refuses to change history,
--- whatever client or role talks to it.
+-- whatever client talks to it. Its owner could drop these triggers, so the API and pipelines
+-- connect as an application role with only INSERT/SELECT here (store/grants.py).
 CREATE OR REPLACE FUNCTION slo_audit_log_append_only() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN

@@ -24,8 +24,15 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "head", app_role: str | None = None) -> None:
+    """Migrate the store at `url` (connect as the owner of its tables); then, given the role
+    the API and the pipelines connect as, grant it what they need (PostgreSQL only; see
+    store/grants.py)."""
     command.upgrade(alembic_config(url), revision)
+    if app_role:
+        from store.grants import grant_application_role
+
+        grant_application_role(url, app_role)
 
 
 def downgrade(url: str, revision: str = "base") -> None:
