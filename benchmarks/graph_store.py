@@ -8,7 +8,10 @@ Claims measured (goal = ours, TRD = the requirement it tightens):
 
 Prints one table; `ratio` is the TRD limit divided by the measured value (× headroom).
 Usage: python benchmarks/graph_store.py [--services 5000] [--edges-per-service 10]
-       [--samples 200] [--url postgresql://…] (default: a throw-away PostgreSQL database)
+       [--samples 200] [--http-services 1000] [--url postgresql://…]
+       (default: a throw-away PostgreSQL database)
+Smoke size, as `make test` runs it: --services 200 --edges-per-service 3 --samples 10
+       --http-services 50
 """
 
 from __future__ import annotations
@@ -65,7 +68,9 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
-def run(url: str, services: int, edges_per_service: float, samples: int, seed: int) -> None:
+def run(
+    url: str, services: int, edges_per_service: float, samples: int, seed: int, http_services: int
+) -> None:
     console = Console(width=150)
     upgrade(url)
     engine = make_engine(url)
@@ -110,7 +115,7 @@ def run(url: str, services: int, edges_per_service: float, samples: int, seed: i
 
     # The TRD's own claim, through the HTTP layer (validation + ingestion + response): a fresh
     # 1,000-service fleet, ingested next to the big one (disjoint ids via another prefix).
-    small = generate_topology(1000, seed=seed + 1, edges_per_service=5.0).to_payload()
+    small = generate_topology(http_services, seed=seed + 1, edges_per_service=5.0).to_payload()
     renamed = {
         **small,
         "nodes": [{**n, "service_id": f"h.{n['service_id']}"} for n in small["nodes"]],
@@ -128,7 +133,8 @@ def run(url: str, services: int, edges_per_service: float, samples: int, seed: i
     rows.append(
         (
             "POST /services/dependencies (HTTP)",
-            f"1000 svc / {len(small['edges'])} edges, {len(json.dumps(small)) / 1e6:.1f} MB",
+            f"{http_services} svc / {len(small['edges'])} edges, "
+            f"{len(json.dumps(small)) / 1e6:.1f} MB",
             t_http * 1000,
             "TRD ≤ 30 s (1,000 nodes)",
             30.0 / t_http,
@@ -261,13 +267,17 @@ def main() -> None:
     parser.add_argument("--edges-per-service", type=float, default=10.0)
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--http-services", type=int, default=1000, help="size of the graph POSTed over HTTP"
+    )
     parser.add_argument("--url", default=None, help="store URL (default: throw-away PostgreSQL DB)")
     args = parser.parse_args()
+    sizes = (args.services, args.edges_per_service, args.samples, args.seed, args.http_services)
     if args.url:
-        run(args.url, args.services, args.edges_per_service, args.samples, args.seed)
+        run(args.url, *sizes)
         return
     with throwaway_postgres() as url:
-        run(url, args.services, args.edges_per_service, args.samples, args.seed)
+        run(url, *sizes)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,9 @@ Goals (issue 7): cached read p95 ≤ 25 ms at 200 × 1/s, no errors, cached-read
 ≥ 50% of the ceiling, API RSS ≤ 300 MB. Locust and the server share this machine's cores.
 
 Usage: python benchmarks/load_test.py [--services 5000] [--users 200] [--seconds 60]
+Smoke size, as `make test` runs it: --services 60 --days 8 --users 8 --seconds 6
+       --saturation-users 4 --saturation-seconds 5 --warmup-seconds 0 --with-slo 10
+       --decide 5 --keys 20
 """
 
 from __future__ import annotations
@@ -85,6 +88,11 @@ def prepare(url: str, keys_count: int, with_slo: int, to_decide: int, data: Path
     data.write_text(json.dumps(document), encoding="utf-8")
 
 
+def number(text: str) -> float:
+    """A figure from locust's CSV: "N/A" (a row with no request since the reset) is 0."""
+    return 0.0 if text in ("N/A", "") else float(text)
+
+
 def run_locust(
     base: str, user_class: str, users: int, seconds: int, prefix: Path, env: dict[str, str]
 ) -> list[Row]:
@@ -109,10 +117,10 @@ def run_locust(
                     name=line["Name"] if line["Type"] else "all requests",
                     requests=int(line["Request Count"]),
                     failures=int(line["Failure Count"]),
-                    p50=float(line["50%"]),
-                    p95=float(line["95%"]),
-                    p99=float(line["99%"]),
-                    rps=float(line["Requests/s"]),
+                    p50=number(line["50%"]),
+                    p95=number(line["95%"]),
+                    p99=number(line["99%"]),
+                    rps=number(line["Requests/s"]),
                 )
             )
     failures = Path(f"{prefix}_failures.csv")
@@ -137,6 +145,9 @@ def main() -> None:
     parser.add_argument("--saturation-seconds", type=int, default=20)
     parser.add_argument("--with-slo", type=int, default=500)
     parser.add_argument("--decide", type=int, default=400)
+    parser.add_argument("--warmup-seconds", type=int, default=15, help="0: no warm-up phase")
+    parser.add_argument("--keys", type=int, default=800,
+                        help="API keys the saturation readers rotate over (≥ --users)")  # fmt: skip
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/14",
                         help="Rate-limit store ('' for in-process buckets).")  # fmt: skip
     args = parser.parse_args()
@@ -155,18 +166,21 @@ def main() -> None:
             "MALLOC_ARENA_MAX": "2",  # as the image (Dockerfile) runs the API
         }
         started = time.perf_counter()
-        with console.status("setting up: fleet, graph, 30 days of SLIs, recommendations, keys"):
+        with console.status(f"setting up: fleet, graph, {args.days} days of SLIs, "
+                            "recommendations, keys"):  # fmt: skip
             publish_fleet(env, root, args.services, args.days, last)
             # Saturation runs far above one principal's 60/min: its readers rotate over many
             # keys, so the limiter still runs (and is measured) but does not refuse them.
-            prepare(url, max(args.users, 800), args.with_slo, args.decide, root / "load.json")
+            prepare(url, max(args.users, args.keys), args.with_slo, args.decide,
+                    root / "load.json")  # fmt: skip
         setup = time.perf_counter() - started
         with (
             live_server(env, root / "server.log") as (base, pid),
             ConnectionSampler(url) as connections,
         ):
-            with console.status("warming up"):
-                run_locust(base, "SloUser", args.users, 15, root / "warm", env)
+            if args.warmup_seconds:
+                with console.status("warming up"):
+                    run_locust(base, "SloUser", args.users, args.warmup_seconds, root / "warm", env)
             with console.status(f"mixed load: {args.users} users × 1/s for {args.seconds} s"):
                 mixed = run_locust(base, "SloUser", args.users, args.seconds, root / "mixed", env)
             rss = rss_mb(pid)

@@ -12,6 +12,8 @@ Then, over real HTTP:
 The load generator shares the machine's two cores with the server: the figures include it.
 
 Usage: python benchmarks/recommendation_api.py [--services 5000] [--clients 200] [--seconds 30]
+Smoke size, as `make test` runs it: --services 60 --days 8 --clients 5 --seconds 2
+       --regenerations 3
 """
 
 from __future__ import annotations
@@ -101,7 +103,7 @@ def main() -> None:
             "SLO_REDIS_URL": args.redis,  # rate limits shared by replicas, as in production
         }
         started = time.perf_counter()
-        with console.status("setting up: fleet, graph, 30 days of SLIs, recommendations"):
+        with console.status(f"setting up: fleet, graph, {args.days} days of SLIs, recommendations"):
             publish_fleet(env, root, args.services, args.days, last)
         setup = time.perf_counter() - started
         with psycopg.connect(url.replace("+psycopg", "")) as conn:
@@ -130,7 +132,7 @@ def main() -> None:
                         )
             cached_paths = [API.format(s) for s in names]
             for _ in range(2):  # warm the connection pools and the interpreter
-                asyncio.run(paced_load(base, cached_paths, keys, 3))
+                asyncio.run(paced_load(base, cached_paths, keys, min(3.0, args.seconds)))
             cached, cached_errors, cached_sent = asyncio.run(
                 paced_load(base, cached_paths, keys, args.seconds)
             )

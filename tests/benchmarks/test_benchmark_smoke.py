@@ -22,6 +22,20 @@ ROOT = Path(__file__).resolve().parents[2]
          "analysis (cached fleet state)"),
         ("recommendations_pipeline.py", ["--services", "60", "--days", "8"],
          "of which intrinsic_availability"),
+        ("graph_store.py", ["--services", "200", "--edges-per-service", "3", "--samples", "10",
+                            "--http-services", "50"],
+         "POST /services/dependencies (HTTP)"),
+        ("telemetry_fetch.py", ["--services", "30", "--repeat", "1", "--per-service-sample", "5"],
+         "floor: bare HTTP of the same"),
+        ("recommendation_api.py", ["--services", "60", "--days", "8", "--clients", "5",
+                                   "--seconds", "2", "--regenerations", "3"],
+         "force_regenerate p95"),
+        # locust is a dev dependency: the load benchmark runs here too, never skipped.
+        ("load_test.py", ["--services", "60", "--days", "8", "--users", "8", "--seconds", "6",
+                          "--saturation-users", "4", "--saturation-seconds", "5",
+                          "--warmup-seconds", "0", "--with-slo", "10", "--decide", "5",
+                          "--keys", "20"],
+         "PostgreSQL connections, most at once"),
     ],
 )  # fmt: skip
 def test_benchmark_runs_at_smoke_size(script: str, args: list[str], expected: str) -> None:
