@@ -48,6 +48,7 @@ bench: venv services
 	$(BIN)/python benchmarks/recommendations_pipeline.py
 	$(BIN)/python benchmarks/recommendation_api.py
 	$(BIN)/python benchmarks/impact_analysis.py
+	$(BIN)/python benchmarks/bogus_keys.py
 
 # The API under locust (a dev dependency): 200 users on a published 5,000-service fleet
 # (about 6 minutes).

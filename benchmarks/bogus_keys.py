@@ -14,6 +14,8 @@ random secret, half are random). Goal: the flood raises the cached reads' p95 by
 
 Usage: python benchmarks/bogus_keys.py [--services 1000] [--clients 50] [--seconds 20]
        [--flood-rate 200]
+Smoke size, as `make test` runs it: --services 40 --days 8 --clients 4 --seconds 2
+       --flood-rate 20
 """
 
 from __future__ import annotations

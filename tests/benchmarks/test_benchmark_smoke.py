@@ -36,6 +36,9 @@ ROOT = Path(__file__).resolve().parents[2]
                           "--warmup-seconds", "0", "--with-slo", "10", "--decide", "5",
                           "--keys", "20"],
          "PostgreSQL connections, most at once"),
+        ("bogus_keys.py", ["--services", "40", "--days", "8", "--clients", "4", "--seconds", "2",
+                           "--flood-rate", "20"],
+         "flood raises the good clients' p95"),
     ],
 )  # fmt: skip
 def test_benchmark_runs_at_smoke_size(script: str, args: list[str], expected: str) -> None:
