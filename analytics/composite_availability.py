@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import igraph as ig
 import numpy as np
 import numpy.typing as npt
+
+from analytics.graph_cycles import find_cycles
 
 #: Published SLAs are optimistic: an external service without observations is assumed to
 #: deliver its SLA minus this many percentage points (the TRD's example: 99.99 → 99.89).
@@ -145,6 +147,7 @@ def composite_availability(
     target: float = 0.999,
     delivered: Mapping[str, float] | None = None,
     promises: Mapping[str, float] | None = None,
+    supernodes: Iterable[Sequence[str]] | None = None,
 ) -> dict[str, CompositeResult]:
     """The composite bound of every service in `availability` (fractions in [0, 1]): each
     service's *intrinsic* availability, never its observed one (which already holds its
@@ -156,6 +159,11 @@ def composite_availability(
     `promises` maps services to their accepted availability targets and `delivered` to what
     they delivered: a reachable dependency promising less than it delivers may spend the
     difference, so `promised_bound` scales the bound by `target / delivered` for each.
+
+    `supernodes` is the condensation of the hard sync graph of `edges` when the caller already
+    has it (the pipeline's `scc_condensation` asset): the members of every strongly connected
+    component of more than one service. Given, it is trusted instead of computed again; it must
+    be the condensation of these very edges (`hard_supernodes(edges)`), or the bound is wrong.
     """
     externals = dict(externals or {})
     availability = {**availability, **{k: v for k, v in externals.items() if k not in availability}}
@@ -163,16 +171,17 @@ def composite_availability(
     index = {name: i for i, name in enumerate(names)}
     r_self = np.array([availability.get(n, 1.0) for n in names], dtype=np.float64)
 
-    hard = [e for e in edges if e.is_hard_sync and e.source != e.target]
+    hard = hard_dependency_edges(edges)
     soft_by_source: dict[str, list[Edge]] = defaultdict(list)
     for e in edges:
         if not e.is_hard_sync:
             soft_by_source[e.source].append(e)
 
     # 1. Condense cycles of the hard sync graph into supernodes (weakest member).
-    graph = ig.Graph(n=len(names), edges=[(index[e.source], index[e.target]) for e in hard],
-                     directed=True)  # fmt: skip
-    membership = np.asarray(graph.connected_components(mode="strong").membership)
+    if supernodes is None:
+        membership = _canonical(_strong_components(len(names), index, hard))
+    else:
+        membership = _canonical(_given_components(len(names), index, supernodes))
     components = int(membership.max()) + 1 if len(names) else 0
     members: dict[int, list[int]] = defaultdict(list)
     for node, comp in enumerate(membership):
@@ -277,6 +286,63 @@ def composite_availability(
         for name, i in index.items()
         if name in availability
     }
+
+
+def hard_dependency_edges(edges: Iterable[Edge]) -> list[Edge]:
+    """The edges the bound multiplies along: hard sync, without self-loops."""
+    return [e for e in edges if e.is_hard_sync and e.source != e.target]
+
+
+def hard_supernodes(edges: Iterable[Edge]) -> list[tuple[str, ...]]:
+    """The condensation `composite_availability` uses: the sorted members of every strongly
+    connected component (more than one service) of the hard sync graph of `edges`, sorted —
+    what the `scc_condensation` asset stores, so that the bound can take it from there."""
+    hard = hard_dependency_edges(edges)
+    return [cycle.members for cycle in find_cycles((e.source, e.target) for e in hard)]
+
+
+def _strong_components(
+    n: int, index: Mapping[str, int], hard: Sequence[Edge]
+) -> npt.NDArray[np.int64]:
+    graph = ig.Graph(n=n, edges=[(index[e.source], index[e.target]) for e in hard],
+                     directed=True)  # fmt: skip
+    return np.asarray(graph.connected_components(mode="strong").membership, dtype=np.int64)
+
+
+def _given_components(
+    n: int, index: Mapping[str, int], supernodes: Iterable[Sequence[str]]
+) -> npt.NDArray[np.int64]:
+    """Component labels from a condensation computed elsewhere (each supernode labelled by
+    its first member's index; every other node is its own component)."""
+    labels = np.arange(n, dtype=np.int64)
+    seen: set[str] = set()
+    for group in supernodes:
+        unknown = [m for m in group if m not in index]
+        twice = seen.intersection(group)
+        if unknown or twice:
+            raise ValueError(
+                f"supernode {sorted(group)} does not condense these edges "
+                f"(unknown: {sorted(unknown)}, in another supernode: {sorted(twice)})"
+            )
+        seen.update(group)
+        members = [index[m] for m in group]
+        labels[members] = min(members)
+    return labels
+
+
+def _canonical(labels: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Components numbered 0, 1, … in the order of their first node.
+
+    The numbering decides the order of floating-point sums and the choice between equally
+    weak factors; numbering by node rather than by how igraph happened to find the components
+    makes a bound computed from a given condensation identical to one that computed it.
+    """
+    if not len(labels):
+        return labels
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    return rank[inverse.reshape(-1)]
 
 
 def _smallest(

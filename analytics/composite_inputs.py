@@ -16,7 +16,7 @@ externals. Here, once:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -163,8 +163,10 @@ def composite_bounds(
     edges: list[Edge],
     *,
     promises: Mapping[str, float] | None = None,
+    supernodes: Iterable[Sequence[str]] | None = None,
 ) -> dict[str, CompositeResult]:
-    """Every service's bound from these inputs (one fleet pass)."""
+    """Every service's bound from these inputs (one fleet pass); `supernodes`, the hard
+    graph's condensation of these edges if the caller has it (see `composite_availability`)."""
     return composite_availability(
         inputs.own,
         edges,
@@ -172,4 +174,5 @@ def composite_bounds(
         observed_externals=inputs.observed_externals,
         delivered=inputs.delivered,
         promises=promises,
+        supernodes=supernodes,
     )

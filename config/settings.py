@@ -41,6 +41,17 @@ class Settings(BaseSettings):
     traversal_max_depth: int = Field(default=10, ge=1, le=50)
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
+    lookback_days: int = Field(
+        default=30,
+        ge=1,
+        description="Days of sli_hourly behind each pipeline recommendation. Read when the "
+        "pipelines are imported: it shapes the assets' partition mappings.",
+    )
+    partitions_start: str = Field(
+        default="2026-01-01",
+        description="First daily partition (YYYY-MM-DD); earlier history is backfilled by "
+        "moving it. Read when the pipelines are imported, like the lookback.",
+    )
     telemetry: Literal["parquet", "prometheus"] = Field(
         default="parquet",
         description="Where hourly SLIs come from: Parquet files (embedded demo) or PromQL.",

@@ -1,14 +1,19 @@
-"""Dagster code location of the engine (`workspace.yaml` loads `defs`)."""
+"""Dagster code location of the engine (`workspace.yaml` loads `defs`).
+
+Each `defs/<area>/` owns its assets, checks, jobs, schedules and sensors; this module only
+merges them and binds the resources (built from the `SLO_*` settings).
+"""
 
 from __future__ import annotations
 
 import dagster as dg
 
 from config.settings import get_settings
-from pipelines.automation import daily_job, daily_schedule, graph_changed, recommendations_job
-from pipelines.defs.dashboard.assets import dashboard_job, dashboard_schedule, slo_dashboard
+from pipelines.defs.dashboard.assets import slo_dashboard
+from pipelines.defs.dashboard.automation import dashboard_job, dashboard_schedule
 from pipelines.defs.decide.assets import auto_approvals
-from pipelines.defs.drift.assets import drift_reevaluation, drift_signals
+from pipelines.defs.drift.assets import drift_signals
+from pipelines.defs.drift.automation import drift_reevaluation
 from pipelines.defs.graph.assets import observed_service_graph
 from pipelines.defs.recommendations.assets import (
     composite_availability_bounds,
@@ -18,12 +23,14 @@ from pipelines.defs.recommendations.assets import (
     scc_condensation,
     slo_recommendations,
 )
+from pipelines.defs.recommendations.automation import graph_changed, recommendations_job
 from pipelines.defs.recommendations.checks import (
     every_service_recommended,
     targets_in_range,
     tiers_are_ordered,
 )
 from pipelines.defs.telemetry.assets import service_graph_hourly, sli_hourly
+from pipelines.defs.telemetry.automation import daily_job, daily_schedule
 from pipelines.defs.telemetry.checks import sli_hourly_completeness, sli_hourly_counts_are_possible
 from pipelines.notifications import WebhookResource
 from pipelines.resources import OperationalStoreResource, PolarsParquetIOManager, TelemetryResource

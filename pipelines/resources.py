@@ -6,10 +6,10 @@ configures everything; secrets (bearer token, password) never appear in run conf
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -25,6 +25,7 @@ from telemetry.promql import MetricNames
 from telemetry.service_graph_sources import ServiceGraphSource
 from telemetry.sli_sources import PrometheusSliSource, SliSource
 from telemetry.sources_from_settings import (
+    backoff_for,
     metric_names_from_settings,
     prometheus_client_from_settings,
     service_graph_source_from_settings,
@@ -32,69 +33,68 @@ from telemetry.sources_from_settings import (
 )
 
 
+def _default(name: str) -> Any:
+    """A setting's default: the resource's fields default to what the settings would say."""
+    return Settings.model_fields[name].default
+
+
+#: Each run-configurable field of `TelemetryResource` and the setting it overrides.
+_SETTING_OF_FIELD = {
+    "source": "telemetry",
+    "parquet_path": "telemetry_parquet_path",
+    "prometheus_url": "prometheus_url",
+    "timeout_s": "prometheus_timeout_s",
+    "metric_profile": "metric_profile",
+    "requests_metric": "metric_requests",
+    "duration_bucket_metric": "metric_duration_bucket",
+    "service_label": "metric_service_label",
+    "error_selector": "metric_error_selector",
+    "cpu_periods_metric": "metric_cpu_periods",
+    "cpu_throttled_metric": "metric_cpu_throttled_periods",
+}
+
+
 class TelemetryResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """PromQL over HTTP (fleet-wide queries) or Parquet files, behind one interface.
 
     The sources are built by `telemetry.sources_from_settings`, exactly as the API builds them:
     the process's `SLO_*` settings (credentials, circuit breaker) with this resource's fields laid
-    over them. One client, and so one circuit breaker, serves every query of a resource.
+    over them. One client, and so one circuit breaker, serves every query of a resource. The
+    fields' defaults are the settings' own, so that a resource built without them agrees too.
     """
 
-    source: str = "parquet"
-    parquet_path: str = ".slo-engine/fleet/sli_hourly"
-    prometheus_url: str = "http://127.0.0.1:9090"
-    timeout_s: float = 30.0
-    metric_profile: str = "prometheus"
+    source: str = _default("telemetry")
+    parquet_path: str = str(_default("telemetry_parquet_path"))
+    prometheus_url: str = _default("prometheus_url")
+    timeout_s: float = _default("prometheus_timeout_s")
+    metric_profile: str = _default("metric_profile")
     requests_metric: str | None = None
     duration_bucket_metric: str | None = None
     service_label: str | None = None
     error_selector: str | None = None
     cpu_periods_metric: str | None = None
     cpu_throttled_metric: str | None = None
-    window: str = "1h"
-    backoff_s: list[float] = [1.0, 2.0, 4.0]
+    window: str = PrometheusSliSource.window
+    backoff_s: list[float] = list(backoff_for(_default("prometheus_retries")))
 
     _sli: SliSource | None = PrivateAttr(default=None)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> TelemetryResource:
         settings = settings or get_settings()
-        return cls(
-            source=settings.telemetry,
-            parquet_path=str(settings.telemetry_parquet_path),
-            prometheus_url=settings.prometheus_url,
-            timeout_s=settings.prometheus_timeout_s,
-            metric_profile=settings.metric_profile,
-            requests_metric=settings.metric_requests,
-            duration_bucket_metric=settings.metric_duration_bucket,
-            service_label=settings.metric_service_label,
-            error_selector=settings.metric_error_selector,
-            cpu_periods_metric=settings.metric_cpu_periods,
-            cpu_throttled_metric=settings.metric_cpu_throttled_periods,
-            backoff_s=[float(2**i) for i in range(settings.prometheus_retries)],
-        )
+        fields = {field: getattr(settings, name) for field, name in _SETTING_OF_FIELD.items()}
+        fields["parquet_path"] = str(fields["parquet_path"])  # run config holds strings
+        return cls(**fields, backoff_s=list(backoff_for(settings.prometheus_retries)))
 
     def telemetry_settings(self) -> Settings:
         """The process settings with this resource's fields laid over them. Credentials and the
         circuit breaker's thresholds come from the environment, never from run config."""
         if self.source not in ("prometheus", "parquet"):
             raise ValueError(f"unknown telemetry source {self.source!r} (prometheus | parquet)")
-        return get_settings().model_copy(
-            update={
-                "telemetry": self.source,
-                "telemetry_parquet_path": Path(self.parquet_path),
-                "prometheus_url": self.prometheus_url,
-                "prometheus_timeout_s": self.timeout_s,
-                "prometheus_retries": len(self.backoff_s),
-                "metric_profile": self.metric_profile,
-                "metric_requests": self.requests_metric,
-                "metric_duration_bucket": self.duration_bucket_metric,
-                "metric_service_label": self.service_label,
-                "metric_error_selector": self.error_selector,
-                "metric_cpu_periods": self.cpu_periods_metric,
-                "metric_cpu_throttled_periods": self.cpu_throttled_metric,
-            }
-        )
+        update = {name: getattr(self, field) for field, name in _SETTING_OF_FIELD.items()}
+        update["telemetry_parquet_path"] = Path(self.parquet_path)
+        update["prometheus_retries"] = len(self.backoff_s)
+        return get_settings().model_copy(update=update)
 
     def metric_names(self) -> MetricNames:
         return metric_names_from_settings(self.telemetry_settings())
@@ -103,18 +103,13 @@ class TelemetryResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         source = self.sli_source() if self.source == "prometheus" else None
         if isinstance(source, PrometheusSliSource):
             return source.client
-        client = prometheus_client_from_settings(self.telemetry_settings())
-        client.backoff_s = tuple(self.backoff_s)
-        return client
+        return prometheus_client_from_settings(self.telemetry_settings(), backoff_s=self.backoff_s)
 
     def sli_source(self) -> SliSource:
         if self._sli is None:
-            source = sli_source_from_settings(self.telemetry_settings())
-            if isinstance(source, PrometheusSliSource):
-                source.client.backoff_s = tuple(self.backoff_s)  # the run's own, if it set them
-                if source.window != self.window:
-                    source = dataclasses.replace(source, window=self.window)
-            self._sli = source
+            self._sli = sli_source_from_settings(
+                self.telemetry_settings(), backoff_s=self.backoff_s, window=self.window
+            )
         return self._sli
 
     def service_graph_source(self) -> ServiceGraphSource:
@@ -145,17 +140,11 @@ class OperationalStoreResource(dg.ConfigurableResource):  # type: ignore[type-ar
 
     def instrumented_service_ids(self) -> list[str]:
         """Registered services we expect telemetry from (external APIs report none of their own)."""
-        engine = self.engine()
-        try:
-            with engine.connect() as conn:
-                rows = conn.execute(sa.select(services.c.service_id, services.c.metadata))
-                return sorted(
-                    r.service_id
-                    for r in rows
-                    if (r.metadata or {}).get("service_type") != "external"
-                )
-        finally:
-            engine.dispose()
+        with self.connect() as engine, engine.connect() as conn:
+            rows = conn.execute(sa.select(services.c.service_id, services.c.metadata))
+            return sorted(
+                r.service_id for r in rows if (r.metadata or {}).get("service_type") != "external"
+            )
 
 
 class PolarsParquetIOManager(dg.ConfigurableIOManager):

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from analytics.graph_neighbourhood import GraphIndex, ServiceRecord, build_index, neighbourhood
-from store.dependency_traversal import Direction, ServiceNotFoundError, Subgraph
+from store.dependency_traversal import Direction, Subgraph
+from store.errors import ServiceNotFoundError
 from store.graph_snapshot import EffectiveGraph, load_effective_graph
 from store.graph_version import graph_version
 from store.tables import services

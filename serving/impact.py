@@ -16,6 +16,7 @@ from analytics.impact_analysis import CondensedGraph, Impact, condense, impact_o
 from analytics.slo_tiers import unachievable_target_warning
 from serving.graph_cache import effective_graph, long_lived
 from store.active_targets import active_availability_targets
+from store.errors import ServiceNotFoundError
 from store.graph_version import graph_version
 from store.recommendation_store import publication_key, published_availability
 
@@ -66,11 +67,11 @@ def fleet_state(engine: Engine) -> FleetState:
     return state
 
 
-def analyse(engine: Engine, service_id: str, proposed: dict[str, Any]) -> dict[str, Any] | None:
-    """The TRD FR-4 response, or None for an unknown service."""
+def analyse(engine: Engine, service_id: str, proposed: dict[str, Any]) -> dict[str, Any]:
+    """The TRD FR-4 response (`ServiceNotFoundError` for an unknown service)."""
     state = fleet_state(engine)
     if service_id not in state.nodes:
-        return None
+        raise ServiceNotFoundError(service_id)
     target = float(proposed["proposed_target"]) / 100
     # An SLO is a promise about what the service delivers, its dependencies included: held to
     # it, the service's own factor in every caller's bound moves by target / delivered (the

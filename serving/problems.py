@@ -1,8 +1,10 @@
 """RFC 7807 problem details: the one shape every error of the API takes.
 
-Routes raise `Problem` subclasses; the handlers registered here turn those, request validation
-failures, unknown routes and unexpected exceptions into `application/problem+json` — the last
-without a stack trace, which goes to the log instead.
+The domain raises `store.errors.DomainError`s (not found, conflict, forbidden, invalid) and
+the serving layer `Problem`s (authentication, limits, availability); the handlers registered
+here turn those, request validation failures, unknown routes and unexpected exceptions into
+`application/problem+json` — the last without a stack trace, which goes to the log instead.
+Routes catch nothing: the status of a domain error is decided here, once, by its kind.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from store.errors import ConflictError, DomainError, ForbiddenError, InvalidError, NotFoundError
 
 PROBLEM_BASE = "https://slo-engine.internal/errors/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -63,6 +67,19 @@ class PayloadTooLargeProblem(Problem):
 
 class ServiceUnavailableProblem(Problem):
     status, slug, title = 503, "service-unavailable", "Service Unavailable"
+
+
+#: A domain error's HTTP status, by its kind (the first match in this order).
+DOMAIN_STATUS: tuple[tuple[type[DomainError], int], ...] = (
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (ForbiddenError, 403),
+    (InvalidError, 422),
+)
+
+
+def domain_status(exc: DomainError) -> int:
+    return next((status for kind, status in DOMAIN_STATUS if isinstance(exc, kind)), 400)
 
 
 def problem_body(
@@ -165,6 +182,18 @@ def install_problem_handlers(app: FastAPI) -> None:
             **exc.extra,
         )
 
+    async def on_domain(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DomainError)
+        return problem_response(
+            request,
+            status=domain_status(exc),
+            slug=exc.slug,
+            title=exc.title,
+            detail=exc.detail,
+            errors=exc.errors if isinstance(exc, InvalidError) else (),
+            **exc.extra,
+        )
+
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         errors = validation_errors(exc)
@@ -216,6 +245,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(DomainError, on_domain)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(sqlalchemy.exc.OperationalError, on_store_down)

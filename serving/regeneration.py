@@ -26,7 +26,7 @@ from config.settings import Settings
 from serving.graph_cache import effective_graph
 from serving.observability import RECOMMENDATIONS_GENERATED
 from store.active_targets import active_availability_targets
-from store.dependency_traversal import ServiceNotFoundError
+from store.errors import ServiceNotFoundError
 from store.fleet_prior import load_fleet_prior
 from store.recommendation_store import publish_recommendations
 from telemetry.service_graph_sources import ServiceGraphSource

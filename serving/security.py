@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 import jwt
-import sqlalchemy as sa
 from cachetools import TTLCache
 from fastapi import Depends, Request
 from sqlalchemy.engine import Engine
@@ -28,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from config.settings import Settings
 from serving.problems import Problem
 from store.api_keys import verify_api_key
-from store.tables import services
+from store.service_lookup import get_service
 
 if TYPE_CHECKING:
     from serving.rate_limit import CredentialGate
@@ -299,14 +298,7 @@ def require_service_owner(engine: Engine, principal: Principal, service_id: str)
     if principal.role != "service_owner":
         raise ForbiddenProblem(f"Role '{principal.role}' is read-only.")
     with engine.connect() as conn:
-        row = conn.execute(
-            sa.select(services.c.team, services.c.metadata).where(
-                services.c.service_id == service_id
-            )
-        ).first()
-    if row is None:
-        return  # the route answers 404 for an unknown service
-    team = row.team or (row.metadata or {}).get("team")
+        team = get_service(conn, service_id).owning_team
     if not team or team != principal.team:
         raise ForbiddenProblem(
             f"Service '{service_id}' belongs to team '{team or 'none'}'; this principal may "

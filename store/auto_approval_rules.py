@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from analytics.auto_approval import Candidate, Rule, first_match
+from store.errors import ConflictError, NotFoundError
 from store.slo_decisions import (
     Decision,
     RecommendationConflictError,
@@ -27,12 +28,18 @@ from store.tables import auto_approval_rules, services, slo_recommendations
 from store.timeutil import as_utc
 
 
-class RuleNameTakenError(ValueError):
-    pass
+class RuleNameTakenError(ConflictError):
+    slug, title = "auto-approval-rule-exists", "Rule Name Taken"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"An auto-approval rule named '{name}' exists.")
 
 
-class RuleNotFoundError(LookupError):
-    pass
+class RuleNotFoundError(NotFoundError):
+    slug, title = "auto-approval-rule-not-found", "Auto-Approval Rule Not Found"
+
+    def __init__(self, rule_id: str) -> None:
+        super().__init__(f"No auto-approval rule '{rule_id}'.")
 
 
 def _out(row: Any) -> dict[str, Any]:

@@ -8,12 +8,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from store.errors import NotFoundError
 from store.tables import circular_dependency_alerts as alerts
 from store.timeutil import as_utc, utcnow
 
 
-class AlertNotFoundError(LookupError):
-    pass
+class AlertNotFoundError(NotFoundError):
+    def __init__(self, alert_id: str) -> None:
+        super().__init__(f"No circular-dependency alert with ID '{alert_id}'.")
 
 
 def alert_document(row: Any) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 from analytics.edge_merge import EDGE_ATTRIBUTES, EdgeObservation, effective_edges
 from analytics.graph_neighbourhood import edge_answer
 from store.graph_version import graph_version
+from store.service_lookup import get_service
 from store.sql_files import load_sql
 from store.tables import service_dependencies, services
 
@@ -24,12 +25,6 @@ _WALK_COLUMNS: Mapping[str, tuple[str, str]] = {
     "downstream": ("source_service_id", "target_service_id"),
     "upstream": ("target_service_id", "source_service_id"),
 }
-
-
-class ServiceNotFoundError(LookupError):
-    def __init__(self, service_id: str) -> None:
-        super().__init__(service_id)
-        self.service_id = service_id
 
 
 @dataclass
@@ -73,11 +68,7 @@ def dependency_subgraph(
     walks = ["downstream", "upstream"] if direction == "both" else [direction]
     with engine.connect() as conn:
         version = graph_version(conn)
-        root = conn.execute(
-            sa.select(services.c.id).where(services.c.service_id == service_id)
-        ).scalar_one_or_none()
-        if root is None:
-            raise ServiceNotFoundError(service_id)
+        root = get_service(conn, service_id).pk
         within = {
             walk: reach_depths(conn, service_id, walk, depth, include_stale) for walk in walks
         }

@@ -12,8 +12,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from store.service_lookup import find_service
 from store.slo_decisions import slo_snapshot
-from store.tables import active_slos, services, slo_audit_log, slo_recommendations
+from store.tables import active_slos, slo_audit_log, slo_recommendations
 
 ACTOR = "drift-detector"
 
@@ -33,30 +34,26 @@ def record_drift(
     affected = []
     with engine.begin() as conn:
         for found in drifts:
-            service = conn.execute(
-                sa.select(services.c.id, services.c.team).where(
-                    services.c.service_id == found.service_id
-                )
-            ).first()
+            service = find_service(conn, found.service_id)
             if service is None:
                 continue
             live = conn.execute(
                 sa.select(r.c.id, r.c.sli_type).where(
-                    r.c.service_id == service.id, r.c.status == "active", r.c.expires_at > now
+                    r.c.service_id == service.pk, r.c.status == "active", r.c.expires_at > now
                 )
             ).all()
             expired = conn.execute(
                 sa.update(r)
-                .where(r.c.service_id == service.id, r.c.status == "active", r.c.expires_at > now)
+                .where(r.c.service_id == service.pk, r.c.status == "active", r.c.expires_at > now)
                 .values(expires_at=now)
             ).rowcount
             slo = conn.execute(
-                sa.select(active_slos).where(active_slos.c.service_id == service.id)
+                sa.select(active_slos).where(active_slos.c.service_id == service.pk)
             ).mappings().first()  # fmt: skip
             availability = next((row.id for row in live if row.sli_type == "availability"), None)
             audit_id = uuid.uuid4()
             conn.execute(sa.insert(slo_audit_log).values(
-                id=audit_id, service_id=service.id, action="drift_triggered", actor=ACTOR,
+                id=audit_id, service_id=service.pk, action="drift_triggered", actor=ACTOR,
                 recommendation_id=availability,
                 previous_slo=slo_snapshot(dict(slo)) if slo is not None else None,
                 new_slo=None, rationale=found.rationale, timestamp=now,

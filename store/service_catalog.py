@@ -14,12 +14,19 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from store.errors import InvalidError
 from store.tables import services
 from store.timeutil import as_utc
 
 
-class InvalidCursorError(ValueError):
-    pass
+class InvalidCursorError(InvalidError):
+    def __init__(self, cursor: str) -> None:
+        message = "invalid cursor"
+        super().__init__(
+            "cursor", message, location="query",
+            detail="The cursor is not one this API returned; start again without `cursor`.",
+        )  # fmt: skip
+        self.cursor = cursor
 
 
 def encode_cursor(service_id: str) -> str:

@@ -24,7 +24,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from analytics.slo_tiers import unachievable_target_warning
 from store.dependency_traversal import reach_depths
+from store.errors import ConflictError, NoActiveSloError, NotFoundError
 from store.recommendation_store import published_composite_bound
+from store.service_lookup import get_service, service_pk_of
 from store.tables import active_slos, services, slo_audit_log, slo_recommendations
 from store.timeutil import as_utc
 
@@ -44,24 +46,14 @@ TARGET_COLUMNS = ("availability_target", "latency_p99_target_ms", "latency_p95_t
 INVALIDATION_DEPTH = 10
 
 
-class DecisionError(Exception):
-    """Base of the errors a decision can meet; each maps to one problem type."""
+class RecommendationNotFoundError(NotFoundError):
+    slug, title = "recommendation-not-found", "Recommendation Not Found"
 
 
-class UnknownServiceError(DecisionError):
-    pass
+class RecommendationConflictError(ConflictError):
+    """The recommendation is superseded, expired or already decided."""
 
-
-class RecommendationNotFoundError(DecisionError):
-    pass
-
-
-class RecommendationConflictError(DecisionError):
-    """The recommendation is superseded, expired or already decided (HTTP 409)."""
-
-
-class NoActiveSloError(DecisionError):
-    pass
+    slug, title = "recommendation-conflict", "Recommendation Not Decidable"
 
 
 @dataclass(frozen=True)
@@ -185,16 +177,11 @@ def _claim(conn: Connection, decision: Decision, now: datetime) -> uuid.UUID:
     # The write comes first: on SQLite a transaction that read first could not upgrade to a
     # writer once another decision committed; on PostgreSQL the UPDATE takes the row lock and a
     # concurrent decision re-checks `decision IS NULL` after it, then finds nothing to claim.
-    service_pk_of = (
-        sa.select(services.c.id)
-        .where(services.c.service_id == decision.service_id)
-        .scalar_subquery()
-    )
     claimed = conn.execute(
         sa.update(r)
         .where(
             r.c.id == decision.recommendation_id,
-            r.c.service_id == service_pk_of,
+            r.c.service_id == service_pk_of(decision.service_id),
             r.c.status == "active",
             r.c.decision.is_(None),
             r.c.expires_at > now,
@@ -221,11 +208,7 @@ def _claim(conn: Connection, decision: Decision, now: datetime) -> uuid.UUID:
 
 def _explain_refusal(conn: Connection, decision: Decision, now: datetime) -> None:
     r = slo_recommendations
-    service_pk = conn.execute(
-        sa.select(services.c.id).where(services.c.service_id == decision.service_id)
-    ).scalar_one_or_none()
-    if service_pk is None:
-        raise UnknownServiceError(decision.service_id)
+    service_pk = get_service(conn, decision.service_id).pk
     row = conn.execute(
         sa.select(r.c.service_id, r.c.status, r.c.decision, r.c.expires_at).where(
             r.c.id == decision.recommendation_id
@@ -403,11 +386,7 @@ def _invalidate_upstream(
 
 def active_slo(engine: Engine, service_id: str) -> dict[str, Any]:
     with engine.connect() as conn:
-        service_pk = conn.execute(
-            sa.select(services.c.id).where(services.c.service_id == service_id)
-        ).scalar_one_or_none()
-        if service_pk is None:
-            raise UnknownServiceError(service_id)
+        service_pk = get_service(conn, service_id).pk
         row = (
             conn.execute(sa.select(active_slos).where(active_slos.c.service_id == service_pk))
             .mappings()
@@ -431,11 +410,7 @@ def slo_history(
     """Audit entries of one service, newest first (`before`: a timestamp cursor)."""
     a = slo_audit_log
     with engine.connect() as conn:
-        service_pk = conn.execute(
-            sa.select(services.c.id).where(services.c.service_id == service_id)
-        ).scalar_one_or_none()
-        if service_pk is None:
-            raise UnknownServiceError(service_id)
+        service_pk = get_service(conn, service_id).pk
         query = sa.select(a).where(a.c.service_id == service_pk)
         if before is not None:
             query = query.where(a.c.timestamp < before)
@@ -491,11 +466,7 @@ def set_manual_slos(
     written = []
     with engine.begin() as conn:
         for slo in slos:
-            service_pk = conn.execute(
-                sa.select(services.c.id).where(services.c.service_id == slo.service_id)
-            ).scalar_one_or_none()
-            if service_pk is None:
-                raise UnknownServiceError(slo.service_id)
+            service_pk = get_service(conn, slo.service_id).pk
             previous = _locked_active_slo(conn, service_pk)
             targets = {column: (previous or {}).get(column) for column in TARGET_COLUMNS}
             targets.update(slo.targets)

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from analytics.burn_rate import burn_rate_alerts, snap_to_bucket
+from store.errors import InvalidError
 from telemetry.alert_rules import LATENCY_OBJECTIVES, le_regex
 from telemetry.promql import MetricNames, quote_label_value
 
@@ -37,13 +38,12 @@ TARGET_COLUMN = {
 _LE = re.compile(r'le\s*=~?\s*"([0-9.\\eE+\-]+)')
 
 
-class OpenSloError(ValueError):
+class OpenSloError(InvalidError):
     """A document that cannot be imported; `field` names where, the way a person writes it."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+        super().__init__(field, message, detail=f"The OpenSLO documents are invalid: {field}: "
+                         f"{message}. Nothing was written.")  # fmt: skip
 
 
 def dns_name(*parts: str) -> str:

@@ -9,12 +9,9 @@ from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from serving.deps import EngineDep
-from serving.problems import NotFoundProblem, Problem
 from serving.security import PrincipalDep
 from serving.storable_text import StorableBody
 from store.auto_approval_rules import (
-    RuleNameTakenError,
-    RuleNotFoundError,
     create_rule,
     delete_rule,
     get_rule,
@@ -27,14 +24,6 @@ router = APIRouter(tags=["auto-approval"])
 
 Criticality = Literal["critical", "high", "medium", "low"]
 RuleId = Annotated[str, Path(max_length=64)]
-
-
-class RuleNotFoundProblem(NotFoundProblem):
-    slug, title = "auto-approval-rule-not-found", "Auto-Approval Rule Not Found"
-
-
-class RuleNameConflictProblem(Problem):
-    status, slug, title = 409, "auto-approval-rule-exists", "Rule Name Taken"
 
 
 class AutoApprovalConditions(BaseModel):
@@ -107,19 +96,13 @@ def get_rules(engine: EngineDep) -> list[dict[str, Any]]:
              responses={409: {"description": "A rule with this name exists"}})  # fmt: skip
 def post_rule(body: RuleIn, engine: EngineDep, principal: PrincipalDep) -> dict[str, Any]:
     """Create a rule (disabled unless `enabled: true`)."""
-    try:
-        return create_rule(engine, name=body.name, conditions=_conditions(body.conditions),
-                           enabled=body.enabled, created_by=principal.actor)  # fmt: skip
-    except RuleNameTakenError as exc:
-        raise RuleNameConflictProblem(f"An auto-approval rule named '{exc}' exists.") from exc
+    return create_rule(engine, name=body.name, conditions=_conditions(body.conditions),
+                       enabled=body.enabled, created_by=principal.actor)  # fmt: skip
 
 
 @router.get("/auto-approval-rules/{rule_id}", response_model=RuleOut)
 def get_one_rule(rule_id: RuleId, engine: EngineDep) -> dict[str, Any]:
-    try:
-        return get_rule(engine, rule_id)
-    except RuleNotFoundError as exc:
-        raise RuleNotFoundProblem(f"No auto-approval rule '{rule_id}'.") from exc
+    return get_rule(engine, rule_id)
 
 
 @router.patch("/auto-approval-rules/{rule_id}", response_model=RuleOut)
@@ -132,21 +115,13 @@ def patch_rule(rule_id: RuleId, body: RuleChange, engine: EngineDep) -> dict[str
         changes["conditions"] = _conditions(body.conditions)
     if body.enabled is not None:
         changes["enabled"] = body.enabled
-    try:
-        return update_rule(engine, rule_id, changes) if changes else get_rule(engine, rule_id)
-    except RuleNotFoundError as exc:
-        raise RuleNotFoundProblem(f"No auto-approval rule '{rule_id}'.") from exc
-    except RuleNameTakenError as exc:
-        raise RuleNameConflictProblem(f"An auto-approval rule named '{exc}' exists.") from exc
+    return update_rule(engine, rule_id, changes) if changes else get_rule(engine, rule_id)
 
 
 @router.delete("/auto-approval-rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT,
                response_class=Response)  # fmt: skip
 def remove_rule(rule_id: RuleId, engine: EngineDep) -> Response:
-    try:
-        delete_rule(engine, rule_id)
-    except RuleNotFoundError as exc:
-        raise RuleNotFoundProblem(f"No auto-approval rule '{rule_id}'.") from exc
+    delete_rule(engine, rule_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

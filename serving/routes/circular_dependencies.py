@@ -8,13 +8,12 @@ from typing import Literal
 from fastapi import APIRouter
 
 from serving.deps import EngineDep
-from serving.problems import NotFoundProblem
 from serving.schemas import (
     CircularDependencyListOut,
     CircularDependencyOut,
     CircularDependencyUpdate,
 )
-from store.cycle_alerts import AlertNotFoundError, list_alerts, update_alert
+from store.cycle_alerts import list_alerts, update_alert
 
 router = APIRouter(tags=["dependencies"])
 
@@ -30,14 +29,7 @@ def get_circular_dependencies(
 def patch_circular_dependency(
     alert_id: uuid.UUID, change: CircularDependencyUpdate, engine: EngineDep
 ) -> CircularDependencyOut:
-    try:
-        document = update_alert(
-            engine,
-            alert_id,
-            status=change.status,
-            actor=change.actor,
-            notes=change.resolution_notes,
-        )
-    except AlertNotFoundError:
-        raise NotFoundProblem(f"No circular-dependency alert with ID '{alert_id}'.") from None
+    document = update_alert(
+        engine, alert_id, status=change.status, actor=change.actor, notes=change.resolution_notes
+    )
     return CircularDependencyOut.model_validate(document)

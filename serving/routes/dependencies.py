@@ -9,10 +9,10 @@ from fastapi import APIRouter, Query, Response, status
 
 from serving.deps import EngineDep, SettingsDep, SubgraphCacheDep
 from serving.graph_cache import indexed_subgraph
-from serving.problems import ServiceNotFoundProblem, ValidationProblem, describe_errors
+from serving.problems import ValidationProblem, describe_errors
 from serving.schemas import DependencyGraphIn, IngestionOut, SubgraphOut
 from serving.service_id import ServiceIdPath as ServiceIdPath  # the other routes import it here
-from store.dependency_traversal import ServiceNotFoundError, Subgraph, dependency_subgraph
+from store.dependency_traversal import Subgraph, dependency_subgraph
 from store.graph_ingest import ingest_graph
 from store.graph_version import graph_version
 
@@ -74,15 +74,9 @@ def get_dependencies(
             kept.model_dump_json().encode(),
         )
 
-    try:
-        body, _ = cache.get_or_compute(
-            version, (service_id, direction, depth, include_external, include_stale), compute
-        )
-    except ServiceNotFoundError:
-        raise ServiceNotFoundProblem(
-            f"Service with ID '{service_id}' is not registered. Ingest it with "
-            "POST /api/v1/services/dependencies or check GET /api/v1/services."
-        ) from None
+    body, _ = cache.get_or_compute(
+        version, (service_id, direction, depth, include_external, include_stale), compute
+    )
     # Already serialized by `SubgraphOut` (validated on the miss that produced it).
     return Response(content=body, media_type="application/json")
 

@@ -8,7 +8,6 @@ from fastapi import APIRouter
 
 from serving.deps import EngineDep
 from serving.impact import analyse
-from serving.problems import ServiceNotFoundProblem
 from serving.schemas import ImpactAnalysisIn, ImpactAnalysisOut
 
 router = APIRouter(tags=["impact"])
@@ -19,8 +18,4 @@ def impact_analysis(body: ImpactAnalysisIn, engine: EngineDep) -> dict[str, Any]
     """Every upstream service (reverse traversal over hard sync edges), its composite
     availability now and with the proposed target, and whether its active SLO is at risk
     (`null` without one), largest change first. A computation: nothing is written."""
-    proposed = body.proposed_change.model_dump(exclude_none=True)
-    result = analyse(engine, body.service_id, proposed)
-    if result is None:
-        raise ServiceNotFoundProblem(f"Service with ID '{body.service_id}' is not registered.")
-    return result
+    return analyse(engine, body.service_id, body.proposed_change.model_dump(exclude_none=True))

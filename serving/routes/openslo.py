@@ -10,21 +10,14 @@ from fastapi.responses import Response
 
 from analytics.latency_histogram import LATENCY_BUCKETS
 from serving.deps import EngineDep, SettingsDep
-from serving.problems import ServiceNotFoundProblem, ValidationProblem
 from serving.routes.dependencies import ServiceIdPath
 from serving.routes.slo_alerts import SloPeriod
-from serving.routes.slos import SloNotFoundProblem, audit_actor
+from serving.routes.slos import audit_actor
 from serving.security import PrincipalDep, require_service_owner
 from serving.storable_text import StorableStr
-from store.slo_decisions import (
-    ManualSlo,
-    NoActiveSloError,
-    UnknownServiceError,
-    active_slo,
-    set_manual_slos,
-)
+from store.errors import InvalidError
+from store.slo_decisions import ManualSlo, active_slo, set_manual_slos
 from telemetry.openslo import (
-    OpenSloError,
     export_documents,
     imported_slos,
     parse_documents,
@@ -36,12 +29,6 @@ router = APIRouter(tags=["slos"])
 log = logging.getLogger("slo_engine.api.openslo")
 
 YAML = "application/yaml"
-
-
-def _invalid(field: str, message: str) -> ValidationProblem:
-    errors = [{"field": field, "location": "body", "message": message, "type": "value_error"}]
-    return ValidationProblem(f"The OpenSLO documents are invalid: {field}: {message}. "
-                             "Nothing was written.", errors=errors)  # fmt: skip
 
 
 @router.get(
@@ -60,12 +47,7 @@ def export_openslo(
     """The active SLO as OpenSLO v1: `Service`, and per objective an `SLI` (ratioMetric over
     the engine's metric names), an `SLO` (rolling window, Occurrences) and burn-rate
     `AlertPolicy` documents."""
-    try:
-        slo = active_slo(engine, service_id)
-    except UnknownServiceError as exc:
-        raise ServiceNotFoundProblem(f"Service with ID '{service_id}' is not registered.") from exc
-    except NoActiveSloError as exc:
-        raise SloNotFoundProblem(f"Service '{service_id}' has no active SLO to export.") from exc
+    slo = active_slo(engine, service_id)
     documents = export_documents(
         service_id,
         slo,
@@ -103,18 +85,12 @@ async def import_openslo(
     active SLOs: one transaction for all of them, an audit entry each. Objectives a document
     does not give keep their current value."""
     body = (await request.body()).decode("utf-8", errors="replace")
-    try:
-        slos = imported_slos(parse_documents(body))
-    except OpenSloError as exc:
-        raise _invalid(exc.field, exc.message) from None
+    slos = imported_slos(parse_documents(body))
     who = audit_actor(actor, principal, location="query")  # a token's person, never another
     if not who:
-        raise ValidationProblem(
-            "The request is invalid: actor: required with an API key: the person who imports. "
-            "Nothing was written.",
-            errors=[{"field": "actor", "location": "query", "type": "value_error",
-                     "message": "required with an API key: the person who imports"}],
-        )  # fmt: skip
+        raise InvalidError(
+            "actor", "required with an API key: the person who imports", location="query"
+        )
     for service_id in slos:
         require_service_owner(engine, principal, service_id)
     note = f" {rationale.strip()}" if rationale and rationale.strip() else ""
@@ -123,13 +99,7 @@ async def import_openslo(
                   f"Imported from OpenSLO ({', '.join(slo.documents)}).{note}")
         for service_id, slo in slos.items()
     ]  # fmt: skip
-    try:
-        written = set_manual_slos(engine, manual, actor=who, principal=principal.id)
-    except UnknownServiceError as exc:
-        raise ServiceNotFoundProblem(
-            f"Service with ID '{exc}' is not registered: ingest it before importing its SLO. "
-            "Nothing was written."
-        ) from exc
+    written = set_manual_slos(engine, manual, actor=who, principal=principal.id)
     # TRD FR-3: an availability objective above the service's composite bound is imported, but
     # said out loud — on its service's entry (and audit entry), and here against its document.
     warnings = [

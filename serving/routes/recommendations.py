@@ -5,36 +5,24 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
 
 from analytics.slo_tiers import archetype_tiers
 from serving.deps import EngineDep, SettingsDep
-from serving.problems import (
-    ServiceNotFoundProblem,
-    ServiceUnavailableProblem,
-    ValidationProblem,
-)
+from serving.problems import ServiceUnavailableProblem
 from serving.regeneration import regenerate_recommendation
 from serving.routes.dependencies import ServiceIdPath
 from serving.schemas import SloRecommendationsOut
 from serving.security import PrincipalDep, require_service_owner
-from store.dependency_traversal import ServiceNotFoundError
+from store.errors import InvalidError
 from store.recommendation_store import active_recommendations
-from store.tables import services
+from store.service_lookup import get_service
 from telemetry.prometheus_http import PrometheusError
 
 router = APIRouter(tags=["recommendations"])
 
 #: The lookback a regeneration uses when the request names none.
 DEFAULT_LOOKBACK_DAYS = 30
-
-
-def _not_found(service_id: str) -> ServiceNotFoundProblem:
-    return ServiceNotFoundProblem(
-        f"Service with ID '{service_id}' is not registered. Ingest it with "
-        "POST /api/v1/services/dependencies."
-    )
 
 
 @router.get("/services/{service_id}/slo-recommendations", response_model=SloRecommendationsOut)
@@ -77,8 +65,6 @@ def get_slo_recommendations(
                 lookback_days or DEFAULT_LOOKBACK_DAYS,
                 graph_source=request.app.state.service_graph_source,
             )
-        except ServiceNotFoundError:
-            raise _not_found(service_id) from None
         except PrometheusError as exc:
             # AC-008: the telemetry store is down; the last recommendation is still an answer.
             telemetry_down = True
@@ -118,11 +104,12 @@ def get_slo_recommendations(
                 f"the published recommendation uses a {stored_days}-day lookback, not "
                 f"{lookback_days}: use force_regenerate=true to recompute with that window"
             )
-            raise ValidationProblem(
-                f"The request is invalid: lookback_days: {message}.",
-                errors=[{"field": "lookback_days", "location": "query", "message": message,
-                         "type": "value_error"}],
-            )  # fmt: skip
+            raise InvalidError(
+                "lookback_days",
+                message,
+                location="query",
+                detail=f"The request is invalid: lookback_days: {message}.",
+            )
         # Regeneration failed (telemetry down): the last published one is served, and says so.
         warnings.append(
             f"The published recommendation uses a {stored_days}-day lookback, not {wanted}."
@@ -155,12 +142,7 @@ def get_slo_recommendations(
 
 def _cold_start_or_404(engine: Any, service_id: str, sli_type: str) -> dict[str, Any]:
     with engine.connect() as conn:
-        metadata = conn.execute(
-            sa.select(services.c.metadata).where(services.c.service_id == service_id)
-        ).first()
-    if metadata is None:
-        raise _not_found(service_id)
-    service_type = (metadata[0] or {}).get("service_type")
+        service_type = get_service(conn, service_id).service_type
     availability, latency = archetype_tiers(service_type)
     recommendations = [
         {

@@ -7,10 +7,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from serving.deps import EngineDep
-from serving.problems import ValidationProblem
 from serving.schemas import ServicePageOut
 from serving.storable_text import StorableStr
-from store.service_catalog import InvalidCursorError, list_services
+from store.service_catalog import list_services
 
 router = APIRouter(tags=["services"])
 
@@ -24,27 +23,10 @@ def get_services(
     criticality: Literal["critical", "high", "medium", "low"] | None = None,
     discovered: bool | None = None,
 ) -> ServicePageOut:
-    try:
-        page = list_services(
-            engine,
-            limit=limit,
-            cursor=cursor,
-            team=team,
-            criticality=criticality,
-            discovered=discovered,
-        )
-    except InvalidCursorError:
-        raise ValidationProblem(
-            "The cursor is not one this API returned; start again without `cursor`.",
-            errors=[
-                {
-                    "field": "cursor",
-                    "location": "query",
-                    "message": "invalid cursor",
-                    "type": "value_error",
-                }
-            ],
-        ) from None
+    page = list_services(
+        engine, limit=limit, cursor=cursor, team=team, criticality=criticality,
+        discovered=discovered,
+    )  # fmt: skip
     return ServicePageOut.model_validate(
         {"items": page.items, "next_cursor": page.next_cursor, "limit": limit}
     )

@@ -10,10 +10,8 @@ from fastapi.responses import JSONResponse, Response
 
 from analytics.latency_histogram import LATENCY_BUCKETS
 from serving.deps import EngineDep, SettingsDep
-from serving.problems import ServiceNotFoundProblem
 from serving.routes.dependencies import ServiceIdPath
-from serving.routes.slos import SloNotFoundProblem
-from store.slo_decisions import NoActiveSloError, UnknownServiceError, active_slo
+from store.slo_decisions import active_slo
 from telemetry.alert_rules import slo_rules
 from telemetry.sources_from_settings import metric_names_from_settings
 
@@ -55,15 +53,7 @@ def get_slo_alerts(
     multi-burn-rate alerts for every objective of the active SLO (availability, latency p99 /
     p95 from histogram buckets), with a minimum-traffic guard. `promtool check rules` accepts
     the file as it is."""
-    try:
-        slo = active_slo(engine, service_id)
-    except UnknownServiceError as exc:
-        raise ServiceNotFoundProblem(f"Service with ID '{service_id}' is not registered.") from exc
-    except NoActiveSloError as exc:
-        raise SloNotFoundProblem(
-            f"Service '{service_id}' has no active SLO to alert on: accept or modify one of "
-            "its recommendations first (POST /api/v1/services/{id}/slos)."
-        ) from exc
+    slo = active_slo(engine, service_id)
     rules = slo_rules(
         service_id,
         metric_names_from_settings(settings),

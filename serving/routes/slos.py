@@ -11,45 +11,14 @@ from fastapi import APIRouter, Query, status
 
 from serving.deps import EngineDep
 from serving.observability import DECISIONS
-from serving.problems import NotFoundProblem, Problem, ServiceNotFoundProblem, ValidationProblem
 from serving.routes.dependencies import ServiceIdPath
 from serving.schemas import ActiveSloOut, SloDecisionIn, SloDecisionOut, SloHistoryOut
 from serving.security import ForbiddenProblem, Principal, PrincipalDep, require_service_owner
-from store.slo_decisions import (
-    Decision,
-    NoActiveSloError,
-    RecommendationConflictError,
-    RecommendationNotFoundError,
-    UnknownServiceError,
-    active_slo,
-    decide,
-    slo_history,
-)
+from store.errors import InvalidError
+from store.slo_decisions import Decision, active_slo, decide, slo_history
 
 router = APIRouter(tags=["slos"])
 log = logging.getLogger("slo_engine.api.slos")
-
-
-class RecommendationConflictProblem(Problem):
-    status, slug, title = 409, "recommendation-conflict", "Recommendation Not Decidable"
-
-
-class RecommendationNotFoundProblem(NotFoundProblem):
-    slug, title = "recommendation-not-found", "Recommendation Not Found"
-
-
-class SloNotFoundProblem(NotFoundProblem):
-    slug, title = "slo-not-found", "No Active SLO"
-
-
-def _unknown(service_id: str) -> ServiceNotFoundProblem:
-    return ServiceNotFoundProblem(f"Service with ID '{service_id}' is not registered.")
-
-
-def _field_error(field: str, message: str) -> ValidationProblem:
-    errors = [{"field": field, "location": "body", "message": message, "type": "value_error"}]
-    return ValidationProblem(f"The request is invalid: {field}: {message}. Nothing was written.",
-                             errors=errors)  # fmt: skip
 
 
 class ActorMismatchProblem(ForbiddenProblem):
@@ -79,18 +48,18 @@ def _validated(service_id: str, body: SloDecisionIn, principal: Principal) -> De
     """Rules that span fields, each reported against the field a person must fix."""
     changes = body.modifications.model_dump(exclude_none=True) if body.modifications else {}
     if body.action in ("accept", "modify") and body.selected_tier is None:
-        raise _field_error("selected_tier", f"required to {body.action} a recommendation")
+        raise InvalidError("selected_tier", f"required to {body.action} a recommendation")
     if body.action == "modify" and not changes:
-        raise _field_error("modifications", "give at least one target to modify")
+        raise InvalidError("modifications", "give at least one target to modify")
     if body.action != "modify" and changes:
-        raise _field_error(
+        raise InvalidError(
             "modifications", f"only allowed with action 'modify', not '{body.action}'"
         )
     if body.action in ("modify", "reject") and not (body.rationale or "").strip():
-        raise _field_error("rationale", f"required to {body.action}: say why, for the audit log")
+        raise InvalidError("rationale", f"required to {body.action}: say why, for the audit log")
     who = audit_actor(body.actor, principal, location="body")
     if not who:
-        raise _field_error("actor", "required with an API key: the person who decided")
+        raise InvalidError("actor", "required with an API key: the person who decided")
     return Decision(
         service_id=service_id,
         recommendation_id=body.recommendation_id,
@@ -122,14 +91,7 @@ def decide_on_recommendation(
     the TRD's unachievable-target warning in `warnings` and in the audit entry."""
     require_service_owner(engine, principal, service_id)
     decision = _validated(service_id, body, principal)
-    try:
-        result = decide(engine, decision)
-    except UnknownServiceError as exc:
-        raise _unknown(service_id) from exc
-    except RecommendationNotFoundError as exc:
-        raise RecommendationNotFoundProblem(str(exc)) from exc
-    except RecommendationConflictError as exc:
-        raise RecommendationConflictProblem(str(exc)) from exc
+    result = decide(engine, decision)
     DECISIONS.labels(decision.action).inc()
     log.info(
         "SLO %s", {"accept": "accepted", "modify": "modified", "reject": "rejected"}[body.action],
@@ -142,15 +104,7 @@ def decide_on_recommendation(
 
 @router.get("/services/{service_id}/slos", response_model=ActiveSloOut)
 def get_active_slo(service_id: ServiceIdPath, engine: EngineDep) -> dict[str, Any]:
-    try:
-        return active_slo(engine, service_id)
-    except UnknownServiceError as exc:
-        raise _unknown(service_id) from exc
-    except NoActiveSloError as exc:
-        raise SloNotFoundProblem(
-            f"Service '{service_id}' has no active SLO yet: accept or modify one of its "
-            "recommendations (POST /api/v1/services/{id}/slos)."
-        ) from exc
+    return active_slo(engine, service_id)
 
 
 @router.get("/services/{service_id}/slo-history", response_model=SloHistoryOut)
@@ -162,10 +116,7 @@ def get_slo_history(
         datetime | None, Query(description="Cursor: entries older than this.")
     ] = None,
 ) -> dict[str, Any]:
-    try:
-        entries = slo_history(engine, service_id, limit=limit, before=before)
-    except UnknownServiceError as exc:
-        raise _unknown(service_id) from exc
+    entries = slo_history(engine, service_id, limit=limit, before=before)
     return {
         "service_id": service_id,
         "entries": entries,

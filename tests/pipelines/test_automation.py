@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 from sqlalchemy.engine import Engine
 
-from pipelines.automation import daily_schedule, graph_changed
+from pipelines.defs.recommendations.automation import graph_changed
+from pipelines.defs.telemetry.automation import daily_schedule
 from pipelines.resources import OperationalStoreResource
 from store.graph_ingest import ingest_graph
 from store.graph_model import EdgeRecord, GraphSubmission

@@ -21,7 +21,8 @@ from sqlalchemy.engine import Engine
 from analytics.fleet_telemetry import FleetTelemetry, generate_telemetry, hourly_frame
 from analytics.fleet_topology import generate_topology
 from analytics.service_recommendation import recommend_service
-from pipelines.defs.drift.assets import drift_signals, reevaluation_request
+from pipelines.defs.drift.assets import drift_signals
+from pipelines.defs.drift.automation import reevaluation_request
 from pipelines.defs.telemetry.assets import sli_hourly
 from pipelines.notifications import WebhookResource
 from pipelines.resources import OperationalStoreResource, PolarsParquetIOManager, TelemetryResource

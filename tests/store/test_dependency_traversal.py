@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.engine import Engine
 
-from store.dependency_traversal import ServiceNotFoundError, dependency_subgraph
+from store.dependency_traversal import dependency_subgraph
+from store.errors import ServiceNotFoundError
 from store.graph_ingest import ingest_graph
 from store.graph_model import EdgeRecord, GraphSubmission, NodeRecord
 

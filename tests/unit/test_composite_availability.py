@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from itertools import pairwise
@@ -10,9 +11,11 @@ import numpy as np
 import pytest
 
 from analytics.composite_availability import (
+    CompositeResult,
     Edge,
     composite_availability,
     external_availability,
+    hard_supernodes,
 )
 
 
@@ -150,3 +153,81 @@ def test_redundancy_on_trees_agrees_with_monte_carlo() -> None:
     assert float(works.mean()) == pytest.approx(
         expected, abs=4 * math.sqrt(expected * (1 - expected) / trials)
     )
+
+
+def _fleet_with_ties() -> tuple[dict[str, float], list[Edge], dict[str, float]]:
+    """A generated fleet with deliberate cycles, redundancy groups and many equal
+    availabilities (ties are where the order of components could show)."""
+    from analytics.fleet_topology import generate_topology
+
+    topology = generate_topology(300, seed=7, cycles=4)
+    edges = [
+        Edge(
+            e["source"],
+            e["target"],
+            e.get("communication_mode", "sync"),
+            e.get("criticality", "hard"),
+            e.get("redundancy_group"),
+        )
+        for e in topology.edges
+    ]
+    rng = random.Random(7)
+    names = sorted({n for e in edges for n in (e.source, e.target)})
+    availability = {n: rng.choice([0.999, 0.9995, 0.99, 1.0]) for n in names}
+    return availability, edges, {n: 0.99 for n in names[::7]}
+
+
+def test_a_given_condensation_gives_the_bound_that_computing_it_does() -> None:
+    availability, edges, promises = _fleet_with_ties()
+    supernodes = hard_supernodes(edges)
+    assert len(supernodes) >= 2  # the fleet's deliberate cycles
+    computed = composite_availability(
+        availability, edges, delivered=availability, promises=promises
+    )
+    given = composite_availability(
+        availability, edges, delivered=availability, promises=promises, supernodes=supernodes
+    )
+    assert given == computed  # every field, to the last bit and the choice among equals
+
+
+def test_hard_supernodes_are_the_cycles_of_hard_sync_edges_only() -> None:
+    edges = [
+        Edge("a", "b"),
+        Edge("b", "a"),
+        Edge("c", "d"),
+        Edge("d", "c", criticality="soft"),  # a soft back edge makes no supernode
+        Edge("e", "f"),
+        Edge("f", "e", communication_mode="async"),
+        Edge("g", "g"),  # a self-loop is not a cycle of services
+    ]
+    assert hard_supernodes(edges) == [("a", "b")]
+
+
+def test_a_condensation_of_other_services_is_refused() -> None:
+    with pytest.raises(ValueError, match="does not condense"):
+        composite_availability({"a": 0.99}, [Edge("a", "b")], supernodes=[("a", "zz")])
+
+
+def test_a_result_survives_the_warehouse_json_round_trip() -> None:
+    r = {"web": 0.9999, "a": 0.999, "b": 0.98, "pay-a": 0.99, "pay-b": 0.98, "stripe": 0.0}
+    edges = [
+        Edge("web", "a"),
+        Edge("a", "b"),
+        Edge("b", "a"),
+        Edge("web", "pay-a", redundancy_group="payments"),
+        Edge("web", "pay-b", redundancy_group="payments"),
+        Edge("web", "stripe"),
+        Edge("web", "b", criticality="soft"),
+    ]
+    results = composite_availability(
+        r,
+        edges,
+        externals={"stripe": 0.9989},
+        delivered={"a": 0.9995},
+        promises={"a": 0.999},
+    )
+    for result in results.values():
+        assert CompositeResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
+    web = results["web"]
+    assert web.bottleneck is not None and web.external_risks and web.degraded_mode_risks
+    assert results["a"].supernode == ("a", "b")

@@ -183,6 +183,32 @@ def _sigma(availability: float, requests: float) -> float:
     return math.sqrt(max(availability * (1 - availability), 1e-9) / requests)
 
 
+def _bound_sigma(
+    service: str,
+    edges: list[Edge],
+    availability: dict[str, float],
+    requests: dict[str, float],
+    delivered: dict[str, float],
+) -> float:
+    """Standard error of delivered − bound: the service's own rate and every unit the bound
+    multiplies (its hard sync reach), each from its own request count."""
+    hard: dict[str, list[str]] = {}
+    for e in edges:
+        if e.is_hard_sync:
+            hard.setdefault(e.source, []).append(e.target)
+    reach, stack = {service}, [service]
+    while stack:
+        for nxt in hard.get(stack.pop(), []):
+            if nxt not in reach:
+                reach.add(nxt)
+                stack.append(nxt)
+    variance = _sigma(delivered[service], requests[service]) ** 2
+    for unit in reach:
+        if unit in requests and unit in availability:
+            variance += _sigma(availability[unit], requests[unit]) ** 2
+    return math.sqrt(variance)
+
+
 @pytest.mark.parametrize("with_failed_calls", [True, False])
 def test_on_the_generated_fleet_estimates_meet_the_truth_and_the_bound_bounds(
     fleet: Any, with_failed_calls: bool
@@ -197,13 +223,29 @@ def test_on_the_generated_fleet_estimates_meet_the_truth_and_the_bound_bounds(
     services = [s for s in _with_hard_deps(edges, inputs.delivered) if s not in inputs.absorbs]
     assert len(services) >= 20
 
+    # A cycle's members share one bound (DESIGN: the SCC's outgoing hard edges and its weakest
+    # member), conservative by design: a request of one member does not traverse every
+    # member's dependencies, so it may sit below what a member delivered. They are held to
+    # sharing it; the claim "the bound bounds what was delivered" to every service outside.
+    cyclic = {s for s in services if bounds[s].supernode}
+    for s in cyclic:
+        shared = {bounds[m].composite_bound for m in bounds[s].supernode or () if m in bounds}
+        assert len(shared) == 1 and "cycle" in " ".join(bounds[s].notes), s
+    acyclic = [s for s in services if s not in cyclic]
+    assert len(acyclic) >= 20
+    # The bound is a product of estimates, each with its own sampling error: the tolerance is
+    # that of the difference, the service's own delivered rate and every factor it multiplies
+    # (Var(Π R_u) ≈ Σ Var(R_u) for R_u near 1). Counting only the service's own error made
+    # the test fail on some days' fleets by chance (3.2 σ of one, ~2 σ of the whole).
+    exercised_edges = exercised(edges, calls)
     bounded = [
         s
-        for s in services
+        for s in acyclic
         if bounds[s].composite_bound
-        >= inputs.delivered[s] - 3 * _sigma(inputs.delivered[s], requests[s])
+        >= inputs.delivered[s]
+        - 3 * _bound_sigma(s, exercised_edges, inputs.availability(), requests, inputs.delivered)
     ]
-    assert len(bounded) >= 0.95 * len(services), sorted(set(services) - set(bounded))
+    assert len(bounded) >= 0.95 * len(acyclic), sorted(set(acyclic) - set(bounded))
 
     if with_failed_calls:  # the measured estimate is held to the truth
         close = []

@@ -22,8 +22,7 @@ QUALITY_WINDOW = timedelta(days=90)
 )
 def slo_dashboard(store: OperationalStoreResource) -> dg.MaterializeResult:  # type: ignore[type-arg]
     now = datetime.now(UTC)
-    engine = store.engine()
-    try:
+    with store.connect() as engine:
         facts = service_facts(engine)
         payloads = {
             "coverage": coverage(facts),
@@ -34,8 +33,6 @@ def slo_dashboard(store: OperationalStoreResource) -> dg.MaterializeResult:  # t
             },
         }
         write_dashboards(engine, payloads, now)
-    finally:
-        engine.dispose()
     total = payloads["coverage"]["total"]
     return dg.MaterializeResult(
         metadata={
@@ -44,7 +41,3 @@ def slo_dashboard(store: OperationalStoreResource) -> dg.MaterializeResult:  # t
             "breach_rate": payloads["recommendation-quality"]["breach_rate"] or 0.0,
         }
     )
-
-
-dashboard_job = dg.define_asset_job("slo_dashboard_hourly", selection=[slo_dashboard])
-dashboard_schedule = dg.ScheduleDefinition(job=dashboard_job, cron_schedule="5 * * * *")

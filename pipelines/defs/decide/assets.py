@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pipelines.defs.telemetry.partitions import DAILY
+from pipelines.partitions import DAILY
 from pipelines.resources import OperationalStoreResource
 from store.auto_approval_rules import run_auto_approval
 
@@ -21,11 +21,8 @@ from store.auto_approval_rules import run_auto_approval
     ),
 )
 def auto_approvals(store: OperationalStoreResource) -> dg.MaterializeResult:  # type: ignore[type-arg]
-    engine = store.engine()
-    try:
+    with store.connect() as engine:
         run = run_auto_approval(engine)
-    finally:
-        engine.dispose()
     by_rule: dict[str, int] = {}
     for rule in run.approved.values():
         by_rule[rule] = by_rule.get(rule, 0) + 1

@@ -2,8 +2,9 @@
 
 `drift_signals` compares the day's hourly p99 with the BASELINE_DAYS before it (see
 `analytics.drift`), keeps every verdict in the warehouse, and for confirmed drifts expires the
-service's recommendations, audits `drift_triggered` and calls the webhook. The sensor turns a
-materialization with confirmed drifts into a run of the recommendation chain for that day.
+service's recommendations, audits `drift_triggered` and calls the webhook. The sensor in
+`pipelines.defs.drift.automation` turns a materialization with confirmed drifts into a run of
+the recommendation chain for that day.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -13,9 +14,8 @@ import numpy as np
 import polars as pl
 
 from analytics.drift import latency_drift
-from pipelines.automation import recommendations_job
-from pipelines.defs.telemetry.partitions import DAILY
 from pipelines.notifications import WebhookResource
+from pipelines.partitions import DAILY
 from pipelines.resources import OperationalStoreResource
 from store.drift_records import ConfirmedDrift, record_drift
 from telemetry.sli_sources import day_bounds
@@ -96,11 +96,8 @@ def drift_signals(
             )))  # fmt: skip
     affected = []
     if confirmed:
-        engine = store.engine()
-        try:
+        with store.connect() as engine:
             affected = record_drift(engine, confirmed, now=datetime.now(UTC))
-        finally:
-            engine.dispose()
     delivery = "nothing to send"
     if affected:
         payload = {"event": "slo_drift_confirmed", "partition": context.partition_key,
@@ -115,27 +112,3 @@ def drift_signals(
             "webhook": delivery,
         },
     )
-
-
-@dg.asset_sensor(asset_key=dg.AssetKey("drift_signals"), job=recommendations_job,
-                 minimum_interval_seconds=60)  # fmt: skip
-def drift_reevaluation(
-    context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry
-) -> dg.SensorResult | dg.SkipReason:
-    """Confirmed drift on a day → recompute that day's recommendations (the re-evaluation)."""
-    return reevaluation_request(asset_event)
-
-
-def reevaluation_request(asset_event: dg.EventLogEntry) -> dg.SensorResult | dg.SkipReason:
-    """The sensor's decision for one `drift_signals` materialization."""
-    materialization = asset_event.asset_materialization
-    if materialization is None or materialization.partition is None:
-        return dg.SkipReason("no partitioned materialization")
-    confirmed = materialization.metadata.get("confirmed")
-    if confirmed is None or not getattr(confirmed, "value", 0):
-        return dg.SkipReason(f"no confirmed drift on {materialization.partition}")
-    return dg.SensorResult(run_requests=[dg.RunRequest(
-        run_key=f"drift-{materialization.partition}-{asset_event.timestamp}",
-        partition_key=materialization.partition,
-        tags={"slo-engine/trigger": "drift"},
-    )])  # fmt: skip

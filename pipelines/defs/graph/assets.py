@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 
 from analytics.edge_merge import confidence_from_volume
-from pipelines.defs.telemetry.partitions import DAILY
+from pipelines.partitions import DAILY
 from pipelines.resources import OperationalStoreResource, TelemetryResource
 from store.graph_ingest import ingest_graph
 from store.graph_model import EdgeRecord, GraphSubmission
@@ -45,13 +45,10 @@ def observed_service_graph(
         ],
         observed_at=day_end,
     )
-    engine = store.engine()
-    try:
+    with store.connect() as engine:
         result = ingest_graph(
             engine, submission, stale_after=timedelta(hours=store.stale_edge_hours)
         )
-    finally:
-        engine.dispose()
     kinds = pl.DataFrame(result.divergences, schema={"source": str, "target": str, "kind": str})
     never_called = kinds.filter(pl.col("kind") == "declared_not_observed")
     undeclared = kinds.filter(pl.col("kind") == "observed_not_declared")

@@ -1,7 +1,6 @@
 """The recommendation chain: graph snapshot → SCC condensation → composite bounds → tiers."""
 
 import json
-import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from analytics.composite_availability import CompositeResult, Edge
+from analytics.composite_availability import CompositeResult, Edge, hard_dependency_edges
 from analytics.composite_inputs import (
     assumed_externals,
     composite_bounds,
@@ -26,7 +25,8 @@ from analytics.intrinsic_availability import (
 )
 from analytics.service_recommendation import recommend_service, recommendation_seed
 from analytics.slo_tiers import fleet_prior
-from pipelines.defs.telemetry.partitions import DAILY
+from config.settings import get_settings
+from pipelines.partitions import DAILY
 from pipelines.resources import OperationalStoreResource
 from store.active_targets import active_availability_targets
 from store.fleet_prior import save_fleet_prior
@@ -34,8 +34,9 @@ from store.graph_snapshot import load_effective_graph, load_service_metadata, re
 from store.recommendation_store import latest_snapshot_id, publish_recommendations
 from telemetry.sli_sources import day_bounds
 
-#: Days of `sli_hourly` each recommendation reads (static: it shapes the partition mapping).
-LOOKBACK_DAYS = int(os.environ.get("SLO_LOOKBACK_DAYS", "30"))
+#: Days of `sli_hourly` each recommendation reads (static: it shapes the partition mapping,
+#: so `SLO_LOOKBACK_DAYS` is read from the settings once, at import).
+LOOKBACK_DAYS = get_settings().lookback_days
 
 LOOKBACK_MAPPING = dg.TimeWindowPartitionMapping(
     start_offset=-(LOOKBACK_DAYS - 1), allow_nonexistent_upstream_partitions=True
@@ -66,8 +67,7 @@ def graph_snapshot(
     context: dg.AssetExecutionContext, store: OperationalStoreResource
 ) -> dg.Output[pl.DataFrame]:
     _, day_end = day_bounds(context.partition_time_window.start.date())
-    engine = store.engine()
-    try:
+    with store.connect() as engine:
         graph = load_effective_graph(engine)
         fingerprint = graph.fingerprint()
         cycles = find_cycles(
@@ -83,8 +83,6 @@ def graph_snapshot(
             storage_uri=None,
             run_id=context.run.run_id,
         )
-    finally:
-        engine.dispose()
     frame = pl.DataFrame(
         [
             (
@@ -117,14 +115,24 @@ def graph_snapshot(
 @dg.asset(
     partitions_def=DAILY,
     io_manager_key="warehouse_io",
+    ins={"service_graph_hourly": CALLS_LOOKBACK},
     group_name="recommendations",
-    description="Strongly connected components of the hard sync graph, contracted to supernodes.",
+    description=(
+        "Strongly connected components of the hard sync graph the bound multiplies along (the "
+        "snapshot's edges, less hard ones tracing shows nobody calls), contracted to "
+        "supernodes; `composite_availability_bounds` uses them as they are."
+    ),
 )
-def scc_condensation(graph_snapshot: pl.DataFrame) -> dg.Output[pl.DataFrame]:
-    hard = graph_snapshot.filter(
-        (pl.col("communication_mode") == "sync") & (pl.col("criticality") == "hard")
-    )
-    cycles = find_cycles(hard.select("source", "target").iter_rows())
+def scc_condensation(
+    context: dg.AssetExecutionContext,
+    graph_snapshot: pl.DataFrame,
+    service_graph_hourly: pl.LazyFrame,
+) -> dg.Output[pl.DataFrame]:
+    _, edges = _bound_edges(context, graph_snapshot, service_graph_hourly)
+    # The bound's own definition of a hard edge (and so of a supernode): these rows are the
+    # condensation the bound uses, not a second computation that might disagree with it.
+    hard = hard_dependency_edges(edges)
+    cycles = find_cycles((e.source, e.target) for e in hard)
     rows = [
         (member, cycle.key, len(cycle.members), " -> ".join(cycle.path))
         for cycle in cycles
@@ -147,6 +155,31 @@ def scc_condensation(graph_snapshot: pl.DataFrame) -> dg.Output[pl.DataFrame]:
 
 def _lookback_window(day_end: datetime) -> tuple[datetime, datetime]:
     return day_end - timedelta(days=LOOKBACK_DAYS), day_end
+
+
+def _bound_edges(
+    context: dg.AssetExecutionContext,
+    graph_snapshot: pl.DataFrame,
+    service_graph_hourly: pl.LazyFrame,
+) -> tuple[list[Edge], list[Edge]]:
+    """The snapshot's edges, and those the bound counts: without the hard ones that tracing
+    over the lookback shows nobody exercises. Both the condensation and the bound use these."""
+    _, day_end = day_bounds(context.partition_time_window.start.date())
+    start, end = _lookback_window(day_end)
+    declared = snapshot_edges(graph_snapshot)
+    calls = (
+        service_graph_hourly.filter(pl.col("hour") >= start, pl.col("hour") < end)
+        .group_by("client", "server")
+        .agg(pl.col("calls").sum())
+        .collect()
+    )
+    return declared, exercised(declared, calls)
+
+
+def supernodes_of(scc_condensation: pl.DataFrame) -> list[tuple[str, ...]]:
+    """The `scc_condensation` rows (one per member) as the bound's supernodes."""
+    grouped = scc_condensation.group_by("supernode").agg(pl.col("service").sort())
+    return sorted(tuple(members) for members in grouped["service"].to_list())
 
 
 @dg.asset(
@@ -242,8 +275,6 @@ def composite_availability_bounds(
     service_graph_hourly: pl.LazyFrame,
     store: OperationalStoreResource,
 ) -> dg.Output[pl.DataFrame]:
-    _, day_end = day_bounds(context.partition_time_window.start.date())
-    start, end = _lookback_window(day_end)
     totals = intrinsic_totals(intrinsic_availability)
     with store.connect() as engine:
         graph = load_effective_graph(engine)  # for its nodes: the edges are the snapshot's
@@ -257,15 +288,11 @@ def composite_availability_bounds(
     graph_hash = hashes[0] if len(hashes) == 1 else graph.fingerprint()
     inputs = composite_inputs(totals, graph.nodes)
     requests = dict(totals.select("service", "requests").iter_rows())
-    declared = snapshot_edges(graph_snapshot)
-    calls = (
-        service_graph_hourly.filter(pl.col("hour") >= start, pl.col("hour") < end)
-        .group_by("client", "server")
-        .agg(pl.col("calls").sum())
-        .collect()
+    declared, edges = _bound_edges(context, graph_snapshot, service_graph_hourly)
+    # The condensation already computed upstream, of these very edges: not computed again.
+    results = composite_bounds(
+        inputs, edges, promises=promises, supernodes=supernodes_of(scc_condensation)
     )
-    edges = exercised(declared, calls)
-    results = composite_bounds(inputs, edges, promises=promises)
     frame = pl.DataFrame(
         [
             (
@@ -553,14 +580,11 @@ def published_recommendations(
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]
     _, day_end = day_bounds(context.partition_time_window.start.date())
     documents = [json.loads(d) for d in slo_recommendations["document"]]
-    engine = store.engine()
-    try:
+    with store.connect() as engine:
         snapshot_id = latest_snapshot_id(engine, day_end)
         counts = publish_recommendations(
             engine, documents, snapshot_id=snapshot_id, generated_at=datetime.now(UTC)
         )
-    finally:
-        engine.dispose()
     return dg.MaterializeResult(
         metadata={**counts, "graph_snapshot_id": str(snapshot_id) if snapshot_id else "none"}
     )

@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 
 from analytics.sli_schema import SLI_HOURLY_SCHEMA
-from pipelines.defs.telemetry.partitions import DAILY
+from pipelines.partitions import DAILY
 from pipelines.resources import OperationalStoreResource, TelemetryResource
 from telemetry.sli_sources import day_bounds, with_completeness
 

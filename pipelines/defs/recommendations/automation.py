@@ -1,10 +1,15 @@
-"""When the pipeline runs: every day after midnight UTC, and again when the graph changes."""
+"""When the recommendation chain runs on its own: again whenever the effective graph changes.
+
+The chain's asset selection and its job live here, next to its assets; the daily job
+(`pipelines.defs.telemetry.automation`) and the drift sensor (`pipelines.defs.drift`) run the
+same chain.
+"""
 
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from pipelines.defs.telemetry.partitions import DAILY
+from pipelines.partitions import DAILY
 from pipelines.resources import OperationalStoreResource
 from store.graph_snapshot import load_effective_graph
 from store.graph_version import graph_version
@@ -18,22 +23,10 @@ RECOMMENDATION_CHAIN = dg.AssetSelection.assets(
     "published_recommendations",
     "auto_approvals",
 )
-DAILY_SELECTION = dg.AssetSelection.assets(
-    "sli_hourly",
-    "service_graph_hourly",
-    "observed_service_graph",
-    "drift_signals",
-) | (RECOMMENDATION_CHAIN)
 
-daily_job = dg.define_asset_job(
-    "daily_slo_pipeline", selection=DAILY_SELECTION, partitions_def=DAILY
-)
 recommendations_job = dg.define_asset_job(
     "recommendations_after_graph_change", selection=RECOMMENDATION_CHAIN, partitions_def=DAILY
 )
-
-#: Yesterday's partition, at 02:00 UTC: late samples have arrived by then.
-daily_schedule = dg.build_schedule_from_partitioned_job(daily_job, hour_of_day=2)
 
 
 @dg.sensor(job=recommendations_job, minimum_interval_seconds=300)
@@ -46,13 +39,10 @@ def graph_changed(
     payload (a periodic discovery push) completes an ingestion but changes nothing to
     recompute.
     """
-    engine = store.engine()
-    try:
+    with store.connect() as engine:
         fingerprint = load_effective_graph(engine).fingerprint()
         with engine.connect() as conn:
             version = graph_version(conn)
-    finally:
-        engine.dispose()
     if fingerprint == context.cursor:
         return dg.SkipReason(f"graph content unchanged ({fingerprint[:12]})")
     latest = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
