@@ -38,7 +38,7 @@ from config.settings import Settings
 from serving.graph_cache import graph_index, indexed_subgraph
 from serving.main import create_app
 from serving.routes.dependencies import subgraph_answer
-from serving.schemas import DependencyGraphIn
+from serving.schemas.graph import DependencyGraphIn
 from serving.subgraph_cache import SubgraphCache
 from store.api_keys import create_api_key
 from store.dependency_traversal import Direction, Subgraph, dependency_subgraph, reach_depths

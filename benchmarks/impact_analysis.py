@@ -27,7 +27,7 @@ from rich.table import Table
 from analytics.composite_availability import composite_availability
 from analytics.fleet_topology import generate_topology
 from serving.impact import analyse, fleet_state
-from serving.schemas import DependencyGraphIn
+from serving.schemas.graph import DependencyGraphIn
 from store.engine import make_engine
 from store.graph_ingest import ingest_graph
 from store.migrate import upgrade

@@ -160,7 +160,7 @@ def _write_telemetry(
 def graph_ingest(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
     """Ingest a graph file with the same validation and merge as the POST endpoint."""
     from serving.problems import field_path
-    from serving.schemas import DependencyGraphIn
+    from serving.schemas.graph import DependencyGraphIn
     from store.engine import make_engine
     from store.graph_ingest import ingest_graph
 

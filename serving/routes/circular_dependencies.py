@@ -8,7 +8,7 @@ from typing import Literal
 from fastapi import APIRouter
 
 from serving.deps import EngineDep
-from serving.schemas import (
+from serving.schemas.cycles import (
     CircularDependencyListOut,
     CircularDependencyOut,
     CircularDependencyUpdate,

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 
 from serving.deps import EngineDep
 from serving.problems import ServiceUnavailableProblem
-from serving.schemas import HealthOut, ReadyOut
+from serving.schemas.health import HealthOut, ReadyOut
 from serving.version import app_version
 from store.migrate import current_revision, head_revision
 from telemetry.prometheus_http import PrometheusClient

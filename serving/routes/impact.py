@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from serving.deps import EngineDep
 from serving.impact import analyse
-from serving.schemas import ImpactAnalysisIn, ImpactAnalysisOut
+from serving.schemas.impact import ImpactAnalysisIn, ImpactAnalysisOut
 
 router = APIRouter(tags=["impact"])
 

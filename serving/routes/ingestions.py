@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from serving.deps import EngineDep
 from serving.problems import NotFoundProblem
-from serving.schemas import IngestionOut
+from serving.schemas.graph import IngestionOut
 from store.graph_ingest import get_ingestion
 
 router = APIRouter(tags=["dependencies"])

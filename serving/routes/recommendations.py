@@ -12,7 +12,7 @@ from serving.deps import EngineDep, SettingsDep
 from serving.problems import ServiceUnavailableProblem
 from serving.regeneration import regenerate_recommendation
 from serving.routes.dependencies import ServiceIdPath
-from serving.schemas import SloRecommendationsOut
+from serving.schemas.recommendations import SloRecommendationsOut
 from serving.security import PrincipalDep, require_service_owner
 from store.errors import InvalidError
 from store.recommendation_store import active_recommendations

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from serving.deps import EngineDep
-from serving.schemas import ServicePageOut
+from serving.schemas.services import ServicePageOut
 from serving.storable_text import StorableStr
 from store.service_catalog import list_services
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, status
 from serving.deps import EngineDep
 from serving.observability import DECISIONS
 from serving.routes.dependencies import ServiceIdPath
-from serving.schemas import ActiveSloOut, SloDecisionIn, SloDecisionOut, SloHistoryOut
+from serving.schemas.slos import ActiveSloOut, SloDecisionIn, SloDecisionOut, SloHistoryOut
 from serving.security import ForbiddenProblem, Principal, PrincipalDep, require_service_owner
 from store.errors import InvalidError
 from store.slo_decisions import Decision, active_slo, decide, slo_history

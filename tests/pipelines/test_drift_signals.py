@@ -26,7 +26,7 @@ from pipelines.defs.drift.automation import reevaluation_request
 from pipelines.defs.telemetry.assets import sli_hourly
 from pipelines.notifications import WebhookResource
 from pipelines.resources import OperationalStoreResource, PolarsParquetIOManager, TelemetryResource
-from serving.schemas import DependencyGraphIn
+from serving.schemas.graph import DependencyGraphIn
 from store.graph_ingest import ingest_graph
 from store.recommendation_store import active_recommendations, publish_recommendations
 from store.tables import slo_audit_log

@@ -15,7 +15,7 @@ from analytics.sli_schema import SLI_HOURLY_SCHEMA
 from pipelines.defs.telemetry.assets import sli_hourly
 from pipelines.defs.telemetry.checks import sli_hourly_completeness, sli_hourly_counts_are_possible
 from pipelines.resources import TelemetryResource
-from serving.schemas import DependencyGraphIn
+from serving.schemas.graph import DependencyGraphIn
 from store.graph_ingest import ingest_graph
 
 END = datetime(2026, 11, 20, tzinfo=UTC)

@@ -20,7 +20,7 @@ from support.processes import free_port
 from cli import prometheus_local
 from config.settings import Settings
 from serving.main import create_app
-from serving.schemas import DependencyGraphIn
+from serving.schemas.graph import DependencyGraphIn
 from store.graph_ingest import ingest_graph
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from analytics.fleet_topology import generate_topology
 from analytics.graph_neighbourhood import neighbourhood
 from serving.graph_cache import graph_index
-from serving.schemas import DependencyGraphIn
+from serving.schemas.graph import DependencyGraphIn
 from store.dependency_traversal import dependency_subgraph
 from store.graph_ingest import ingest_graph
 from store.graph_model import EdgeRecord, GraphSubmission

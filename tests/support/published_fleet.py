@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from analytics.fleet_telemetry import generate_telemetry, hourly_frame
 from analytics.fleet_topology import FleetTopology
 from analytics.service_recommendation import recommend_service
-from serving.schemas import DependencyGraphIn
+from serving.schemas.graph import DependencyGraphIn
 from store.graph_ingest import ingest_graph
 from store.recommendation_store import publish_recommendations
 

@@ -9,7 +9,8 @@ import igraph as ig
 import pytest
 
 from analytics.fleet_topology import FleetTopology, generate_topology
-from serving.schemas import SERVICE_ID_PATTERN, DependencyGraphIn
+from serving.schemas.graph import DependencyGraphIn
+from serving.service_id import SERVICE_ID_PATTERN
 
 
 def sync_sccs(fleet: FleetTopology) -> list[set[str]]:
