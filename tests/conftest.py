@@ -19,21 +19,18 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import URL, Engine, make_url
 from support.empty_store import empty_store
 from support.keys import make_key
+from support.required import skip_or_fail
 
 from config.settings import Settings
 from serving.main import create_app
 from store.engine import make_engine
 from store.migrate import upgrade
 
-REQUIRE_SERVICES = os.environ.get("SLO_REQUIRE_SERVICES") == "1"
 PG_ADMIN_DSN = os.environ.get("SLO_TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def _unavailable(what: str, exc: Exception) -> None:
-    message = f"{what} is not reachable ({type(exc).__name__}: {exc})"
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{message}; SLO_REQUIRE_SERVICES=1 requires it", pytrace=False)
-    pytest.skip(message)
+    skip_or_fail(f"{what} is not reachable ({type(exc).__name__}: {exc})")
 
 
 @contextmanager

@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-import os
 import re
 import shlex
 import shutil
@@ -30,6 +29,7 @@ import typer
 import yaml
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from support.required import skip_or_fail
 
 from cli import prometheus_local
 from config.settings import Settings
@@ -47,7 +47,6 @@ DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 SOURCE_PACKAGES = ("analytics", "cli", "config", "pipelines", "serving", "store", "telemetry")
 SECRET_NAME = "slo-engine-secrets"
-REQUIRE_SERVICES = os.environ.get("SLO_REQUIRE_SERVICES") == "1"
 
 
 # --------------------------------------------------------------------------------------------
@@ -986,9 +985,7 @@ def promtool() -> Path:
     try:
         return prometheus_local.find_binary("promtool")
     except prometheus_local.PrometheusNotInstalledError as exc:
-        if REQUIRE_SERVICES:
-            pytest.fail(f"{exc}; SLO_REQUIRE_SERVICES=1 requires it", pytrace=False)
-        pytest.skip(str(exc))
+        skip_or_fail(str(exc))
 
 
 def test_prometheus_config_passes_promtool() -> None:

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from support.history import END
+from support.processes import free_port
+from support.required import skip_or_fail
 
 from analytics.fleet_telemetry import FleetTelemetry, generate_telemetry, openmetrics_lines
 from analytics.fleet_topology import FleetTopology, generate_topology
 from cli import prometheus_local
 
 DAYS = 3
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -37,9 +31,7 @@ def require_binaries() -> None:
         prometheus_local.find_binary("prometheus")
         prometheus_local.find_binary("promtool")
     except prometheus_local.PrometheusNotInstalledError as exc:
-        if os.environ.get("SLO_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{exc}; SLO_REQUIRE_SERVICES=1 requires it", pytrace=False)
-        pytest.skip(str(exc))
+        skip_or_fail(str(exc))
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from support.history import END
 from support.keys import make_key
+from support.processes import free_port
 
 from analytics.fleet_telemetry import hourly_frame
 from analytics.sli_schema import SLI_HOURLY_SCHEMA
@@ -34,12 +34,6 @@ from telemetry.promql import MetricNames
 from telemetry.sli_sources import PrometheusSliSource
 
 DAY = (END - timedelta(days=2)).date()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_a_day_costs_four_queries_and_matches_the_truth(

@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import pytest
 
-REQUIRE_SERVICES = os.environ.get("SLO_REQUIRE_SERVICES") == "1"
+from support.required import skip_or_fail
 
 
 def free_port() -> int:
@@ -32,10 +31,7 @@ def free_port() -> int:
 
 def missing(what: str) -> None:
     """Fail in CI, skip on a developer machine without the binary."""
-    message = f"{what} is not installed"
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{message}; SLO_REQUIRE_SERVICES=1 requires it", pytrace=False)
-    pytest.skip(message)
+    skip_or_fail(f"{what} is not installed")
 
 
 def _postgres_bin() -> Path | None:
