@@ -24,6 +24,7 @@ COPY config/ config/
 COPY pipelines/ pipelines/
 COPY serving/ serving/
 COPY store/ store/
+COPY synthetic_fleet/ synthetic_fleet/
 COPY telemetry/ telemetry/
 RUN pip install --no-cache-dir . \
         "dagster-postgres==${DAGSTER_LIBRARIES_VERSION}" \

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from analytics.composite_availability import Edge, composite_availability, external_availability
-from analytics.fleet_topology import generate_topology
+from synthetic_fleet.topology import generate_topology
 
 
 def main() -> None:

@@ -32,7 +32,6 @@ from rich.console import Console
 from rich.table import Table
 
 from analytics.edge_merge import effective_edges
-from analytics.fleet_topology import generate_topology
 from analytics.graph_cycles import find_cycles
 from config.settings import Settings
 from serving.graph_cache import graph_index, indexed_subgraph
@@ -46,6 +45,7 @@ from store.engine import make_engine
 from store.graph_ingest import ingest_graph, load_live_observations
 from store.graph_version import graph_version
 from store.migrate import upgrade
+from synthetic_fleet.topology import generate_topology
 
 WEEK = timedelta(hours=168)
 SHAPE = ("communication_mode",)  # what cycle detection reads, as ingestion does

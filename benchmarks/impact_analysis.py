@@ -25,7 +25,6 @@ from rich.console import Console
 from rich.table import Table
 
 from analytics.composite_availability import composite_availability
-from analytics.fleet_topology import generate_topology
 from serving.impact import analyse, fleet_state
 from serving.schemas.graph import DependencyGraphIn
 from store.engine import make_engine
@@ -33,6 +32,7 @@ from store.graph_ingest import ingest_graph
 from store.migrate import upgrade
 from store.recommendation_store import publish_recommendations
 from store.tables import active_slos, services
+from synthetic_fleet.topology import generate_topology
 
 
 def _document(service: str, availability: float, now: datetime) -> dict[str, object]:

@@ -28,9 +28,9 @@ from bench_support import free_port
 from rich.console import Console
 from rich.table import Table
 
-from analytics.fleet_telemetry import generate_telemetry, openmetrics_lines
-from analytics.fleet_topology import generate_topology
 from cli import prometheus_local
+from synthetic_fleet.telemetry import generate_telemetry, openmetrics_lines
+from synthetic_fleet.topology import generate_topology
 from telemetry.prometheus_http import PrometheusClient
 from telemetry.promql import (
     MetricNames,

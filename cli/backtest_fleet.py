@@ -18,11 +18,11 @@ from analytics.composite_inputs import (
     composite_inputs,
     exercised,
 )
-from analytics.fleet_telemetry import generate_telemetry, hourly_frame, service_graph_hourly
-from analytics.fleet_topology import generate_topology
 from analytics.intrinsic_availability import intrinsic_hourly, intrinsic_totals
 from analytics.latency_histogram import LATENCY_BUCKETS
 from analytics.slo_tiers import fleet_prior, recommend_tiers
+from synthetic_fleet.telemetry import generate_telemetry, hourly_frame, service_graph_hourly
+from synthetic_fleet.topology import generate_topology
 
 
 def backtest_fleet(

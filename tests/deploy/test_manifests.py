@@ -45,7 +45,16 @@ DAGSTER_INSTANCE = DEPLOY / "dagster" / "dagster.yaml"
 PROMETHEUS_CONFIG = DEPLOY / "prometheus" / "prometheus.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
-SOURCE_PACKAGES = ("analytics", "cli", "config", "pipelines", "serving", "store", "telemetry")
+SOURCE_PACKAGES = (
+    "analytics",
+    "cli",
+    "config",
+    "pipelines",
+    "serving",
+    "store",
+    "synthetic_fleet",
+    "telemetry",
+)
 SECRET_NAME = "slo-engine-secrets"
 
 

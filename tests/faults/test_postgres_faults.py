@@ -21,10 +21,10 @@ from support.keys import make_key
 from support.processes import LiveApi, PrivatePostgres
 from support.published_fleet import ingest_chain, publish
 
-from analytics.fleet_topology import generate_topology
 from config.settings import Settings
 from store.engine import make_engine
 from store.migrate import upgrade
+from synthetic_fleet.topology import generate_topology
 
 DATABASE = "slo_faults"
 READS = [

@@ -18,8 +18,6 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from analytics.fleet_telemetry import FleetTelemetry, generate_telemetry, hourly_frame
-from analytics.fleet_topology import generate_topology
 from analytics.service_recommendation import recommend_service
 from pipelines.defs.drift.assets import drift_signals
 from pipelines.defs.drift.automation import reevaluation_request
@@ -30,6 +28,8 @@ from serving.schemas.graph import DependencyGraphIn
 from store.graph_ingest import ingest_graph
 from store.recommendation_store import active_recommendations, publish_recommendations
 from store.tables import slo_audit_log
+from synthetic_fleet.telemetry import FleetTelemetry, generate_telemetry, hourly_frame
+from synthetic_fleet.topology import generate_topology
 
 END = datetime(2026, 11, 20, tzinfo=UTC)
 DAYS, SERVICES = 15, 20

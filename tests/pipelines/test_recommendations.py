@@ -13,8 +13,6 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from analytics.fleet_telemetry import generate_telemetry, hourly_frame
-from analytics.fleet_topology import generate_topology
 from config.settings import Settings
 from pipelines.defs.recommendations.assets import (
     composite_availability_bounds,
@@ -36,6 +34,8 @@ from serving.schemas.graph import DependencyGraphIn
 from store.graph_ingest import ingest_graph
 from store.tables import graph_snapshots
 from store.tables import slo_recommendations as slo_recs
+from synthetic_fleet.telemetry import generate_telemetry, hourly_frame
+from synthetic_fleet.topology import generate_topology
 
 END = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 TELEMETRY_DAY = [sli_hourly, service_graph_hourly]

@@ -9,14 +9,14 @@ from typing import Any
 import polars as pl
 from sqlalchemy.engine import Engine
 
-from analytics.fleet_telemetry import generate_telemetry, hourly_frame
-from analytics.fleet_topology import generate_topology
 from analytics.sli_schema import SLI_HOURLY_SCHEMA
 from pipelines.defs.telemetry.assets import sli_hourly
 from pipelines.defs.telemetry.checks import sli_hourly_completeness, sli_hourly_counts_are_possible
 from pipelines.resources import TelemetryResource
 from serving.schemas.graph import DependencyGraphIn
 from store.graph_ingest import ingest_graph
+from synthetic_fleet.telemetry import generate_telemetry, hourly_frame
+from synthetic_fleet.topology import generate_topology
 
 END = datetime(2026, 11, 20, tzinfo=UTC)
 

@@ -11,9 +11,9 @@ from support.history import END
 from support.processes import free_port
 from support.required import skip_or_fail
 
-from analytics.fleet_telemetry import FleetTelemetry, generate_telemetry, openmetrics_lines
-from analytics.fleet_topology import FleetTopology, generate_topology
 from cli import prometheus_local
+from synthetic_fleet.telemetry import FleetTelemetry, generate_telemetry, openmetrics_lines
+from synthetic_fleet.topology import FleetTopology, generate_topology
 
 DAYS = 3
 

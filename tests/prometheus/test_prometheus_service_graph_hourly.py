@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 from support.history import END
 
-from analytics.fleet_telemetry import service_graph_hourly
 from analytics.sli_schema import EDGE_HOURLY_SCHEMA
+from synthetic_fleet.telemetry import service_graph_hourly
 from telemetry.prometheus_http import PrometheusClient
 from telemetry.promql import MetricNames
 from telemetry.service_graph_sources import PrometheusServiceGraphSource

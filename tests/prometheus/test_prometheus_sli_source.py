@@ -15,7 +15,6 @@ from support.history import END
 from support.keys import make_key
 from support.processes import free_port
 
-from analytics.fleet_telemetry import hourly_frame
 from analytics.sli_schema import SLI_HOURLY_SCHEMA
 from cli import prometheus_local
 from pipelines.defs.telemetry.assets import sli_hourly
@@ -23,6 +22,7 @@ from pipelines.defs.telemetry.checks import sli_hourly_completeness, sli_hourly_
 from pipelines.resources import TelemetryResource
 from serving.schemas.graph import DependencyGraphIn
 from store.graph_ingest import ingest_graph
+from synthetic_fleet.telemetry import hourly_frame
 from telemetry.prometheus_http import (
     CircuitBreaker,
     CircuitOpenError,

@@ -15,11 +15,11 @@ from sqlalchemy.engine import Engine
 from support.keys import make_key
 from support.published_fleet import SERVICES, TOPOLOGY, ingest_chain
 
-from analytics.fleet_telemetry import generate_telemetry, hourly_frame
 from analytics.service_recommendation import recommend_service
 from config.settings import Settings
 from serving.main import create_app
 from store.recommendation_store import publish_recommendations
+from synthetic_fleet.telemetry import generate_telemetry, hourly_frame
 
 URL = "/api/v1/services/payments/slo-recommendations"
 PUBLISHED_DAYS = 30

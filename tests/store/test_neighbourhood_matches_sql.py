@@ -10,7 +10,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from analytics.fleet_topology import generate_topology
 from analytics.graph_neighbourhood import neighbourhood
 from serving.graph_cache import graph_index
 from serving.schemas.graph import DependencyGraphIn
@@ -18,6 +17,7 @@ from store.dependency_traversal import dependency_subgraph
 from store.graph_ingest import ingest_graph
 from store.graph_model import EdgeRecord, GraphSubmission
 from store.tables import service_dependencies
+from synthetic_fleet.topology import generate_topology
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 

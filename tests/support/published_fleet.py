@@ -13,12 +13,12 @@ from typing import Any
 import polars as pl
 from sqlalchemy.engine import Engine
 
-from analytics.fleet_telemetry import generate_telemetry, hourly_frame
-from analytics.fleet_topology import FleetTopology
 from analytics.service_recommendation import recommend_service
 from serving.schemas.graph import DependencyGraphIn
 from store.graph_ingest import ingest_graph
 from store.recommendation_store import publish_recommendations
+from synthetic_fleet.telemetry import generate_telemetry, hourly_frame
+from synthetic_fleet.topology import FleetTopology
 
 END = datetime(2026, 11, 20, tzinfo=UTC)
 DAYS = 10

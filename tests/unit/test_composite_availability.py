@@ -158,7 +158,7 @@ def test_redundancy_on_trees_agrees_with_monte_carlo() -> None:
 def _fleet_with_ties() -> tuple[dict[str, float], list[Edge], dict[str, float]]:
     """A generated fleet with deliberate cycles, redundancy groups and many equal
     availabilities (ties are where the order of components could show)."""
-    from analytics.fleet_topology import generate_topology
+    from synthetic_fleet.topology import generate_topology
 
     topology = generate_topology(300, seed=7, cycles=4)
     edges = [

@@ -10,8 +10,8 @@ import numpy.typing as npt
 import pytest
 
 from analytics.drift import latency_drift
-from analytics.fleet_telemetry import FleetTelemetry, generate_telemetry, hourly_frame
-from analytics.fleet_topology import generate_topology
+from synthetic_fleet.telemetry import FleetTelemetry, generate_telemetry, hourly_frame
+from synthetic_fleet.topology import generate_topology
 
 SERVICES, DAYS, BASELINE_DAYS = 40, 44, 14
 

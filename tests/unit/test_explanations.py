@@ -17,11 +17,11 @@ from analytics.explanations import (
     explain_fleet,
     latency_counterfactuals,
 )
-from analytics.fleet_telemetry import generate_telemetry, hourly_frame
-from analytics.fleet_topology import generate_topology
 from analytics.latency_histogram import LATENCY_BUCKETS
 from analytics.service_recommendation import recommend_service
 from analytics.slo_tiers import TierSet, fleet_prior, recommend_tiers
+from synthetic_fleet.telemetry import generate_telemetry, hourly_frame
+from synthetic_fleet.topology import generate_topology
 
 END = datetime(2026, 11, 23, tzinfo=UTC)
 DAYS = 14

@@ -23,11 +23,11 @@ from analytics.composite_inputs import (
     exercised,
 )
 from analytics.explanations import availability_counterfactuals
-from analytics.fleet_telemetry import generate_telemetry, hourly_frame, service_graph_hourly
-from analytics.fleet_topology import generate_topology
 from analytics.intrinsic_availability import intrinsic_hourly, intrinsic_totals
 from analytics.latency_histogram import LATENCY_BUCKETS
 from analytics.slo_tiers import fleet_prior, recommend_tiers
+from synthetic_fleet.telemetry import generate_telemetry, hourly_frame, service_graph_hourly
+from synthetic_fleet.topology import generate_topology
 
 END = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 DAYS = 28

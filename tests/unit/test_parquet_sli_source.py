@@ -7,9 +7,9 @@ from pathlib import Path
 
 import polars as pl
 
-from analytics.fleet_telemetry import generate_telemetry, hourly_frame
-from analytics.fleet_topology import generate_topology
 from analytics.sli_schema import SLI_HOURLY_SCHEMA
+from synthetic_fleet.telemetry import generate_telemetry, hourly_frame
+from synthetic_fleet.topology import generate_topology
 from telemetry.sli_sources import ParquetSliSource
 
 END = datetime(2026, 11, 23, tzinfo=UTC)

@@ -8,8 +8,6 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from analytics.fleet_telemetry import generate_telemetry
-from analytics.fleet_topology import generate_topology
 from analytics.latency_histogram import LATENCY_BUCKETS
 from analytics.slo_tiers import (
     error_budget_minutes,
@@ -18,6 +16,8 @@ from analytics.slo_tiers import (
     telemetry_gaps,
     unachievable_target_warning,
 )
+from synthetic_fleet.telemetry import generate_telemetry
+from synthetic_fleet.topology import generate_topology
 
 END = datetime(2026, 11, 23, tzinfo=UTC)
 
@@ -196,8 +196,8 @@ def test_throttled_services_get_a_wider_latency_margin(fleet) -> None:  # type: 
 
     import polars as pl
 
-    from analytics.fleet_telemetry import hourly_frame
     from analytics.service_recommendation import recommend_service
+    from synthetic_fleet.telemetry import hourly_frame
 
     frame = hourly_frame(fleet)
     hours = [fleet.start + timedelta(hours=h) for h in range(fleet.steps // fleet.steps_per_hour)]

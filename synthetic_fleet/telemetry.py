@@ -26,9 +26,9 @@ import numpy.typing as npt
 import polars as pl
 from scipy.special import ndtr
 
-from analytics.fleet_topology import FleetTopology
 from analytics.latency_histogram import LATENCY_BUCKETS, QUANTILES, histogram_quantile
 from analytics.sli_schema import EDGE_HOURLY_SCHEMA, SLI_HOURLY_SCHEMA
+from synthetic_fleet.topology import FleetTopology
 
 #: Typical request rate (per second) and median latency (seconds) by kind of service.
 BASE_RPS = {

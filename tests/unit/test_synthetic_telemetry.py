@@ -11,16 +11,16 @@ import polars as pl
 import pytest
 from scipy.stats import lognorm
 
-from analytics.fleet_telemetry import (
+from analytics.latency_histogram import LATENCY_BUCKETS, histogram_quantile
+from analytics.sli_schema import EDGE_HOURLY_SCHEMA, SLI_HOURLY_SCHEMA
+from synthetic_fleet.telemetry import (
     FleetTelemetry,
     generate_telemetry,
     hourly_frame,
     openmetrics_lines,
     service_graph_hourly,
 )
-from analytics.fleet_topology import FleetTopology, generate_topology
-from analytics.latency_histogram import LATENCY_BUCKETS, histogram_quantile
-from analytics.sli_schema import EDGE_HOURLY_SCHEMA, SLI_HOURLY_SCHEMA
+from synthetic_fleet.topology import FleetTopology, generate_topology
 
 END = datetime(2026, 11, 23, tzinfo=UTC)
 

@@ -8,9 +8,9 @@ from collections import defaultdict
 import igraph as ig
 import pytest
 
-from analytics.fleet_topology import FleetTopology, generate_topology
 from serving.schemas.graph import DependencyGraphIn
 from serving.service_id import SERVICE_ID_PATTERN
+from synthetic_fleet.topology import FleetTopology, generate_topology
 
 
 def sync_sccs(fleet: FleetTopology) -> list[set[str]]:
