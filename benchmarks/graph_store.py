@@ -34,11 +34,11 @@ from rich.table import Table
 from analytics.edge_merge import effective_edges
 from analytics.graph_cycles import find_cycles
 from config.settings import Settings
-from serving.graph_cache import graph_index, indexed_subgraph
+from serving.graph_index import graph_index, indexed_subgraph
 from serving.main import create_app
 from serving.routes.dependencies import subgraph_answer
 from serving.schemas.graph import DependencyGraphIn
-from serving.subgraph_cache import SubgraphCache
+from serving.subgraph_answer_cache import SubgraphCache
 from store.api_keys import create_api_key
 from store.dependency_traversal import Direction, Subgraph, dependency_subgraph, reach_depths
 from store.engine import make_engine

@@ -30,7 +30,7 @@ from serving.schemas.graph import DependencyGraphIn
 from store.engine import make_engine
 from store.graph_ingest import ingest_graph
 from store.migrate import upgrade
-from store.recommendation_store import publish_recommendations
+from store.published_recommendations import publish_recommendations
 from store.tables import active_slos, services
 from synthetic_fleet.topology import generate_topology
 

@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from sqlalchemy.engine import Engine
 
 from config.settings import Settings
-from serving.subgraph_cache import SubgraphCache
+from serving.subgraph_answer_cache import SubgraphCache
 
 
 async def get_engine(request: Request) -> Engine:

@@ -14,11 +14,11 @@ from analytics.composite_availability import Edge
 from analytics.composite_inputs import composite_bounds, edges_of, inputs_from_availability
 from analytics.impact_analysis import CondensedGraph, Impact, condense, impact_of_change
 from analytics.slo_tiers import unachievable_target_warning
-from serving.graph_cache import effective_graph, long_lived
+from serving.graph_index import effective_graph, long_lived
 from store.active_targets import active_availability_targets
 from store.errors import ServiceNotFoundError
 from store.graph_version import graph_version
-from store.recommendation_store import publication_key, published_availability
+from store.published_recommendations import publication_key, published_availability
 
 
 @dataclass(frozen=True)

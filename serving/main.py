@@ -29,7 +29,7 @@ from serving.routes import (
     slos,
 )
 from serving.security import API_PREFIX, Authenticator, authenticate, warn_if_disabled
-from serving.subgraph_cache import SubgraphCache
+from serving.subgraph_answer_cache import SubgraphCache
 from serving.version import app_version
 from store.engine import make_engine
 from telemetry.sources_from_settings import (

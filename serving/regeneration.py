@@ -23,12 +23,12 @@ from analytics.composite_inputs import (
 from analytics.intrinsic_availability import intrinsic_hourly, intrinsic_totals
 from analytics.service_recommendation import recommend_service, recommendation_seed
 from config.settings import Settings
-from serving.graph_cache import effective_graph
+from serving.graph_index import effective_graph
 from serving.observability import RECOMMENDATIONS_GENERATED
 from store.active_targets import active_availability_targets
 from store.errors import ServiceNotFoundError
 from store.fleet_prior import load_fleet_prior
-from store.recommendation_store import publish_recommendations
+from store.published_recommendations import publish_recommendations
 from telemetry.service_graph_sources import ServiceGraphSource
 from telemetry.sli_sources import SliSource
 

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 from analytics.slo_tiers import unachievable_target_warning
 from store.dependency_traversal import reach_depths
 from store.errors import ConflictError, NoActiveSloError, NotFoundError
-from store.recommendation_store import published_composite_bound
+from store.published_recommendations import published_composite_bound
 from store.service_lookup import get_service, service_pk_of
 from store.tables import active_slos, services, slo_audit_log, slo_recommendations
 from store.timeutil import as_utc

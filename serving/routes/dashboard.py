@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from serving.deps import EngineDep
 from serving.problems import NotFoundProblem
-from store.dashboard_store import latest_dashboard
+from store.dashboard_facts import latest_dashboard
 
 router = APIRouter(tags=["dashboard"])
 

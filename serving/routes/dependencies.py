@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response, status
 
 from serving.deps import EngineDep, SettingsDep, SubgraphCacheDep
-from serving.graph_cache import indexed_subgraph
+from serving.graph_index import indexed_subgraph
 from serving.problems import ValidationProblem, describe_errors
 from serving.schemas.graph import DependencyGraphIn, IngestionOut, SubgraphOut
 from serving.service_id import ServiceIdPath as ServiceIdPath  # the other routes import it here

@@ -15,7 +15,7 @@ from serving.routes.dependencies import ServiceIdPath
 from serving.schemas.recommendations import SloRecommendationsOut
 from serving.security import PrincipalDep, require_service_owner
 from store.errors import InvalidError
-from store.recommendation_store import active_recommendations
+from store.published_recommendations import active_recommendations
 from store.service_lookup import get_service
 from telemetry.prometheus_http import PrometheusError
 

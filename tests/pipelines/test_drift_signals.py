@@ -26,7 +26,7 @@ from pipelines.notifications import WebhookResource
 from pipelines.resources import OperationalStoreResource, PolarsParquetIOManager, TelemetryResource
 from serving.schemas.graph import DependencyGraphIn
 from store.graph_ingest import ingest_graph
-from store.recommendation_store import active_recommendations, publish_recommendations
+from store.published_recommendations import active_recommendations, publish_recommendations
 from store.tables import slo_audit_log
 from synthetic_fleet.telemetry import FleetTelemetry, generate_telemetry, hourly_frame
 from synthetic_fleet.topology import generate_topology

@@ -18,7 +18,7 @@ from support.published_fleet import SERVICES, TOPOLOGY, ingest_chain
 from analytics.service_recommendation import recommend_service
 from config.settings import Settings
 from serving.main import create_app
-from store.recommendation_store import publish_recommendations
+from store.published_recommendations import publish_recommendations
 from synthetic_fleet.telemetry import generate_telemetry, hourly_frame
 
 URL = "/api/v1/services/payments/slo-recommendations"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from serving.subgraph_cache import SubgraphCache
+from serving.subgraph_answer_cache import SubgraphCache
 
 
 def answer(version: str, size: int) -> tuple[str, bytes, bytes]:

@@ -28,7 +28,7 @@ from support.published_fleet import (
 from analytics.composite_availability import Edge, composite_availability
 from analytics.service_recommendation import recommend_service
 from analytics.slo_tiers import unachievable_target_warning
-from store.recommendation_store import publish_recommendations
+from store.published_recommendations import publish_recommendations
 from synthetic_fleet.telemetry import generate_telemetry, hourly_frame
 
 SLOS = "/api/v1/services/{}/slos"

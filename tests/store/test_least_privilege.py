@@ -31,7 +31,7 @@ from typer.testing import CliRunner
 from cli.main import app as cli
 from config.settings import Settings, get_settings
 from serving.main import create_app
-from store.drift_records import ConfirmedDrift, record_drift
+from store.drift_outcomes import ConfirmedDrift, record_drift
 from store.engine import make_engine
 from store.grants import UnsafeApplicationRoleError, grant_application_role
 from store.migrate import current_revision, downgrade, head_revision, upgrade

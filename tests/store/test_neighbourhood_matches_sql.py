@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from analytics.graph_neighbourhood import neighbourhood
-from serving.graph_cache import graph_index
+from serving.graph_index import graph_index
 from serving.schemas.graph import DependencyGraphIn
 from store.dependency_traversal import dependency_subgraph
 from store.graph_ingest import ingest_graph

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from analytics.service_recommendation import recommend_service
 from serving.schemas.graph import DependencyGraphIn
 from store.graph_ingest import ingest_graph
-from store.recommendation_store import publish_recommendations
+from store.published_recommendations import publish_recommendations
 from synthetic_fleet.telemetry import generate_telemetry, hourly_frame
 from synthetic_fleet.topology import FleetTopology
 
@@ -85,7 +85,7 @@ def publish(engine: Engine, *, generated_at: datetime, seed: int = 4) -> dict[st
 
 
 def recommendation_ids(engine: Engine) -> dict[str, dict[str, str]]:
-    from store.recommendation_store import active_recommendations
+    from store.published_recommendations import active_recommendations
 
     ids: dict[str, dict[str, str]] = {}
     for service in SERVICES:

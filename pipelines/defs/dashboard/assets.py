@@ -6,7 +6,7 @@ import dagster as dg
 
 from analytics.dashboard import coverage, error_budget_health, recommendation_quality
 from pipelines.resources import OperationalStoreResource
-from store.dashboard_store import decision_counts, service_facts, write_dashboards
+from store.dashboard_facts import decision_counts, service_facts, write_dashboards
 
 QUALITY_WINDOW = timedelta(days=90)
 

@@ -17,7 +17,7 @@ from analytics.drift import latency_drift
 from pipelines.notifications import WebhookResource
 from pipelines.partitions import DAILY
 from pipelines.resources import OperationalStoreResource
-from store.drift_records import ConfirmedDrift, record_drift
+from store.drift_outcomes import ConfirmedDrift, record_drift
 from telemetry.sli_sources import day_bounds
 
 BASELINE_DAYS = 14

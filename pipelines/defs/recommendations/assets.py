@@ -31,7 +31,7 @@ from pipelines.resources import OperationalStoreResource
 from store.active_targets import active_availability_targets
 from store.fleet_prior import save_fleet_prior
 from store.graph_snapshot import load_effective_graph, load_service_metadata, record_snapshot
-from store.recommendation_store import latest_snapshot_id, publish_recommendations
+from store.published_recommendations import latest_snapshot_id, publish_recommendations
 from telemetry.sli_sources import day_bounds
 
 #: Days of `sli_hourly` each recommendation reads (static: it shapes the partition mapping,
