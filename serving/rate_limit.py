@@ -18,6 +18,7 @@ from typing import Any
 
 import redis
 import redis.asyncio
+from cachetools import TTLCache
 from fastapi import Request, Response
 
 from config.settings import Settings
@@ -158,19 +159,31 @@ class CredentialGate:
     def __init__(self, limiter: RateLimiter, per_minute: int) -> None:
         self.limiter = limiter
         self.per_minute = per_minute
+        #: Addresses refused, until when (monotonic): while an address has no check left, its
+        #: guesses are refused here without a Redis round trip each. Bounded, so a flood from
+        #: many addresses cannot grow it; an evicted address only costs a draw again.
+        self._refused: TTLCache[str, float] = TTLCache(maxsize=10_000, ttl=60)
 
     async def admit(self, address: str) -> None:
         """Reserve a check for `address`, or raise 429 when it has failed too often."""
         if self.per_minute <= 0:
             return
+        now = time.monotonic()
+        until = self._refused.get(address)
+        if until is not None and now < until:
+            raise self._refusal(until - now)
         verdict = await self.limiter.draw(self._key(address), self.per_minute)
         if not verdict.allowed:
-            retry = max(1, math.ceil(verdict.retry_after_s))
-            raise RateLimitedProblem(
-                f"More than {self.per_minute} failed authentications per minute from this "
-                f"address. Retry in {retry} s.",
-                headers={"Retry-After": str(retry)},
-            )
+            self._refused[address] = now + verdict.retry_after_s
+            raise self._refusal(verdict.retry_after_s)
+
+    def _refusal(self, retry_after_s: float) -> RateLimitedProblem:
+        retry = max(1, math.ceil(retry_after_s))
+        return RateLimitedProblem(
+            f"More than {self.per_minute} failed authentications per minute from this "
+            f"address. Retry in {retry} s.",
+            headers={"Retry-After": str(retry)},
+        )
 
     async def succeeded(self, address: str) -> None:
         """Give the reserved check back: only failures count."""

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from support.keys import make_key
 from support.published_fleet import ingest_chain, publish
 
+import serving.rate_limit
 import serving.security
 from config.settings import Settings
 from serving.main import create_app
@@ -165,3 +166,29 @@ def test_no_reader_learns_key_material_from_the_history(
     assert prefixes and all(prefix not in history.text for prefix in prefixes)
     principals = {entry["principal"] for entry in history.json()["entries"]}
     assert principals and principals <= {f"api_key:{key_id}" for key_id in key_ids}
+
+
+def test_a_refused_address_costs_no_store_round_trip_until_it_may_retry(
+    settings: Settings, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once an address has no check left, its next guesses are refused from memory: a flood
+    from one address costs the rate-limit store one draw per refill, not one per request."""
+    draws: list[str] = []
+    real = serving.rate_limit.RateLimiter.draw
+
+    async def counted(self: Any, key: str, limit: int, cost: int = 1) -> Any:
+        draws.append(key)
+        return await real(self, key, limit, cost)
+
+    monkeypatch.setattr(serving.rate_limit.RateLimiter, "draw", counted)
+    with _client(settings, _address(), redis_url=redis_url, auth_attempts_per_minute=2,
+                 auth_reject_cache_seconds=0) as client:  # fmt: skip
+        answers = [
+            client.get(SERVICES, headers={"X-API-Key": f"slo_{uuid.uuid4().hex[:12]}_x{n}"})
+            for n in range(12)
+        ]
+    statuses = [a.status_code for a in answers]
+    assert statuses[:2] == [401, 401] and set(statuses[2:]) == {429}, statuses
+    assert all(a.headers["Retry-After"] for a in answers[2:])
+    gate_draws = [k for k in draws if k.startswith("auth-failures:")]
+    assert len(gate_draws) == 3, gate_draws  # two checks reserved, one refusal; then memory
