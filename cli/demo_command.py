@@ -136,7 +136,6 @@ def _dependency_what_ifs(recs: Any) -> tuple[int, int]:
 
 
 def _serve_with_dagster_ui() -> None:
-    import os
     import shutil
     import subprocess
     import sys
@@ -156,7 +155,7 @@ def _serve_with_dagster_ui() -> None:
 
     # The local demo, on loopback only, is the one place authentication is off (and says so).
     settings = get_settings()
-    if "SLO_AUTH" not in os.environ:
+    if "auth" not in settings.model_fields_set:  # SLO_AUTH not given: the demo's default
         settings = settings.model_copy(update={"auth": "disabled"})
     console.print(
         "Dagster UI: http://127.0.0.1:3000   API: http://127.0.0.1:8000/docs   Ctrl-C stops"

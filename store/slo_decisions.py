@@ -384,7 +384,32 @@ def _invalidate_upstream(
     return expired
 
 
-def active_slo(engine: Engine, service_id: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ActiveSlo:
+    """A service's active SLO as the store holds it; `ActiveSloOut` shapes it for the API and
+    the exports read its fields (one shape, not a dict per caller)."""
+
+    service_id: str
+    slo_id: str
+    availability_target: float | None
+    latency_p95_target_ms: int | None
+    latency_p99_target_ms: int | None
+    selected_tier: str | None
+    source: str
+    recommendation_id: str | None
+    activated_at: datetime
+    activated_by: str
+    updated_at: datetime
+    status: str = "active"
+
+    @property
+    def targets(self) -> dict[str, Any]:
+        return {"availability": self.availability_target,
+                "latency_p99_ms": self.latency_p99_target_ms,
+                "latency_p95_ms": self.latency_p95_target_ms}  # fmt: skip
+
+
+def active_slo(engine: Engine, service_id: str) -> ActiveSlo:
     with engine.connect() as conn:
         service_pk = get_service(conn, service_id).pk
         row = (
@@ -394,19 +419,42 @@ def active_slo(engine: Engine, service_id: str) -> dict[str, Any]:
         )
     if row is None:
         raise NoActiveSloError(service_id)
-    snapshot = slo_snapshot(dict(row))
-    return {
-        "service_id": service_id,
-        "status": "active",
-        "targets": _targets_out(snapshot),
-        **snapshot,
-        "updated_at": as_utc(row["updated_at"]).isoformat(),
-    }
+    return ActiveSlo(
+        service_id=service_id,
+        slo_id=str(row["id"]),
+        availability_target=row["availability_target"],
+        latency_p95_target_ms=row["latency_p95_target_ms"],
+        latency_p99_target_ms=row["latency_p99_target_ms"],
+        selected_tier=row["selected_tier"],
+        source=row["source"],
+        recommendation_id=str(row["recommendation_id"]) if row["recommendation_id"] else None,
+        activated_at=as_utc(row["activated_at"]),
+        activated_by=row["activated_by"],
+        updated_at=as_utc(row["updated_at"]),
+    )
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One entry of a service's append-only audit log, newest first in `slo_history`."""
+
+    audit_id: str
+    action: str
+    actor: str
+    principal: str | None
+    recommendation_id: str | None
+    selected_tier: str | None
+    rationale: str | None
+    previous_slo: dict[str, Any] | None
+    new_slo: dict[str, Any] | None
+    modification_delta: dict[str, Any] | None
+    warnings: list[str]
+    timestamp: datetime
 
 
 def slo_history(
     engine: Engine, service_id: str, *, limit: int = 50, before: datetime | None = None
-) -> list[dict[str, Any]]:
+) -> list[AuditEntry]:
     """Audit entries of one service, newest first (`before`: a timestamp cursor)."""
     a = slo_audit_log
     with engine.connect() as conn:
@@ -420,22 +468,20 @@ def slo_history(
             .all()
         )
     return [
-        {
-            "audit_id": str(row["id"]),
-            "action": row["action"],
-            "actor": row["actor"],
-            "principal": row["principal"],
-            "recommendation_id": str(row["recommendation_id"])
-            if row["recommendation_id"]
-            else None,
-            "selected_tier": row["selected_tier"],
-            "rationale": row["rationale"],
-            "previous_slo": row["previous_slo"],
-            "new_slo": row["new_slo"],
-            "modification_delta": row["modification_delta"],
-            "warnings": list((row["new_slo"] or {}).get("warnings") or []),
-            "timestamp": as_utc(row["timestamp"]).isoformat(),
-        }
+        AuditEntry(
+            audit_id=str(row["id"]),
+            action=row["action"],
+            actor=row["actor"],
+            principal=row["principal"],
+            recommendation_id=str(row["recommendation_id"]) if row["recommendation_id"] else None,
+            selected_tier=row["selected_tier"],
+            rationale=row["rationale"],
+            previous_slo=row["previous_slo"],
+            new_slo=row["new_slo"],
+            modification_delta=row["modification_delta"],
+            warnings=list((row["new_slo"] or {}).get("warnings") or []),
+            timestamp=as_utc(row["timestamp"]),
+        )
         for row in rows
     ]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -52,9 +52,24 @@ def dns_name(*parts: str) -> str:
     return text[:63].strip("-") or "slo"
 
 
+class SloTargets(Protocol):
+    """What an export reads of an active SLO (`store.slo_decisions.ActiveSlo` has it)."""
+
+    @property
+    def slo_id(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def availability_target(self) -> float | None: ...
+    @property
+    def latency_p99_target_ms(self) -> int | None: ...
+    @property
+    def latency_p95_target_ms(self) -> int | None: ...
+
+
 def export_documents(
     service_id: str,
-    slo: Mapping[str, Any],
+    slo: SloTargets,
     names: MetricNames,
     *,
     bucket_bounds: Sequence[float],
@@ -68,19 +83,19 @@ def export_documents(
         "metadata": {"name": service, "displayName": service_id,
                      "annotations": {ANNOTATION_SERVICE: service_id}},
         "spec": {"description": f"Exported by the SLO Recommendation Engine (active SLO "
-                                f"{slo['slo_id']}, {slo['source']})."},
+                                f"{slo.slo_id}, {slo.source})."},
     }]  # fmt: skip
     objectives: list[tuple[str, float, dict[str, Any], dict[str, str]]] = []
-    if slo.get("availability_target") is not None:
+    if slo.availability_target is not None:
         requests = names.requests
         ratio = {
             "counter": True,
             "bad": _prometheus(f"sum({requests}{{{svc}, {names.error_selector}}})"),
             "total": _prometheus(f"sum({requests}{{{svc}}})"),
         }
-        objectives.append(("availability", float(slo["availability_target"]), ratio, {}))
+        objectives.append(("availability", float(slo.availability_target), ratio, {}))
     for percentile, level in LATENCY_OBJECTIVES.items():
-        target_ms = slo.get(f"latency_{percentile}_target_ms")
+        target_ms = getattr(slo, f"latency_{percentile}_target_ms")
         snapped = snap_to_bucket(target_ms, bucket_bounds) if target_ms is not None else None
         if snapped is None:
             continue

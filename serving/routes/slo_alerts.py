@@ -57,10 +57,10 @@ def get_slo_alerts(
     rules = slo_rules(
         service_id,
         metric_names_from_settings(settings),
-        availability_target=slo["availability_target"],
+        availability_target=slo.availability_target,
         latency_targets_ms={
-            "p99": slo["latency_p99_target_ms"],
-            "p95": slo["latency_p95_target_ms"],
+            "p99": slo.latency_p99_target_ms,
+            "p95": slo.latency_p95_target_ms,
         },
         bucket_bounds=LATENCY_BUCKETS,
         period_days=int(period_days or settings.alert_period_days),
@@ -70,7 +70,7 @@ def get_slo_alerts(
         return JSONResponse(
             {
                 "service_id": service_id,
-                "slo_id": slo["slo_id"],
+                "slo_id": slo.slo_id,
                 "period_days": rules.period_days,
                 "objectives": rules.objectives,
                 "notes": rules.notes,

@@ -12,7 +12,13 @@ from fastapi import APIRouter, Query, status
 from serving.deps import EngineDep
 from serving.observability import DECISIONS
 from serving.routes.dependencies import ServiceIdPath
-from serving.schemas.slos import ActiveSloOut, SloDecisionIn, SloDecisionOut, SloHistoryOut
+from serving.schemas.slos import (
+    ActiveSloOut,
+    AuditEntryOut,
+    SloDecisionIn,
+    SloDecisionOut,
+    SloHistoryOut,
+)
 from serving.security import ForbiddenProblem, Principal, PrincipalDep, require_service_owner
 from store.errors import InvalidError
 from store.slo_decisions import Decision, active_slo, decide, slo_history
@@ -103,8 +109,8 @@ def decide_on_recommendation(
 
 
 @router.get("/services/{service_id}/slos", response_model=ActiveSloOut)
-def get_active_slo(service_id: ServiceIdPath, engine: EngineDep) -> dict[str, Any]:
-    return active_slo(engine, service_id)
+def get_active_slo(service_id: ServiceIdPath, engine: EngineDep) -> ActiveSloOut:
+    return ActiveSloOut.model_validate(active_slo(engine, service_id), from_attributes=True)
 
 
 @router.get("/services/{service_id}/slo-history", response_model=SloHistoryOut)
@@ -115,10 +121,10 @@ def get_slo_history(
     before: Annotated[
         datetime | None, Query(description="Cursor: entries older than this.")
     ] = None,
-) -> dict[str, Any]:
+) -> SloHistoryOut:
     entries = slo_history(engine, service_id, limit=limit, before=before)
-    return {
-        "service_id": service_id,
-        "entries": entries,
-        "next_cursor": entries[-1]["timestamp"] if len(entries) == limit else None,
-    }
+    return SloHistoryOut(
+        service_id=service_id,
+        entries=[AuditEntryOut.model_validate(e, from_attributes=True) for e in entries],
+        next_cursor=entries[-1].timestamp.isoformat() if len(entries) == limit else None,
+    )
