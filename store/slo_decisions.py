@@ -70,14 +70,37 @@ class Decision:
     principal: str | None = None
 
 
+@dataclass(frozen=True)
+class DecisionOutcome:
+    """What a decision did (TRD FR-5): the new state of the SLO, or the rejection, with the
+    audit entry that records it. `SloDecisionOut` shapes it for the API."""
+
+    service_id: str
+    recommendation_id: str
+    action: str
+    recommendation_status: str
+    audit_id: str
+    rationale: str | None
+    upstream_recommendations_invalidated: int
+    warnings: list[str]
+    status: str  # active | rejected
+    targets: dict[str, Any] | None
+    slo_id: str | None = None
+    source: str | None = None
+    selected_tier: str | None = None
+    modification_delta: dict[str, str] | None = None
+    activated_at: datetime | None = None
+    activated_by: str | None = None
+
+
 def decide(
     engine: Engine,
     decision: Decision,
     *,
     now: datetime | None = None,
     invalidate_upstream: bool = True,
-) -> dict[str, Any]:
-    """Apply a decision; returns the TRD FR-5 response (plus the audit entry id).
+) -> DecisionOutcome:
+    """Apply a decision; returns what it did (the TRD FR-5 response, plus the audit entry).
 
     `invalidate_upstream=False` is for batches (auto-approval) that invalidate once at the
     end: approving a dependency must not expire its callers' recommendations before the same
@@ -120,30 +143,24 @@ def decide(
             if decision.action != "reject" and invalidate_upstream
             else 0
         )
-    response: dict[str, Any] = {
-        "service_id": decision.service_id,
-        "recommendation_id": str(decision.recommendation_id),
-        "action": decision.action,
-        "recommendation_status": DECISIONS[decision.action],
-        "audit_id": str(audit_id),
-        "rationale": decision.rationale,
-        "upstream_recommendations_invalidated": invalidated,
-        "warnings": warnings,
-    }
-    if new_slo is not None:
-        response |= {
-            "slo_id": new_slo["slo_id"],
-            "status": "active",
-            "targets": _targets_out(new_slo),
-            "source": new_slo["source"],
-            "selected_tier": new_slo["selected_tier"],
-            "modification_delta": delta,
-            "activated_at": new_slo["activated_at"],
-            "activated_by": new_slo["activated_by"],
-        }
-    else:
-        response |= {"status": "rejected", "targets": None}
-    return response
+    return DecisionOutcome(
+        service_id=decision.service_id,
+        recommendation_id=str(decision.recommendation_id),
+        action=decision.action,
+        recommendation_status=DECISIONS[decision.action],
+        audit_id=str(audit_id),
+        rationale=decision.rationale,
+        upstream_recommendations_invalidated=invalidated,
+        warnings=warnings,
+        status="active" if new_slo is not None else "rejected",
+        targets=_targets_out(new_slo) if new_slo is not None else None,
+        slo_id=new_slo["slo_id"] if new_slo else None,
+        source=new_slo["source"] if new_slo else None,
+        selected_tier=new_slo["selected_tier"] if new_slo else None,
+        modification_delta=delta if new_slo else None,
+        activated_at=datetime.fromisoformat(new_slo["activated_at"]) if new_slo else None,
+        activated_by=new_slo["activated_by"] if new_slo else None,
+    )
 
 
 def bound_warnings(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
@@ -89,7 +89,7 @@ def _validated(service_id: str, body: SloDecisionIn, principal: Principal) -> De
 )  # fmt: skip
 def decide_on_recommendation(
     service_id: ServiceIdPath, body: SloDecisionIn, engine: EngineDep, principal: PrincipalDep
-) -> dict[str, Any]:
+) -> SloDecisionOut:
     """Accept, modify or reject a recommendation: the active SLO changes (or not) and the
     audit log records who, why, and the state before and after — in one transaction.
     `sre_admin` may decide for any service, a `service_owner` for its own team's.
@@ -103,9 +103,9 @@ def decide_on_recommendation(
         "SLO %s", {"accept": "accepted", "modify": "modified", "reject": "rejected"}[body.action],
         extra={"fields": {"service_id": service_id, "action": body.action,
                           "selected_tier": body.selected_tier, "actor": decision.actor,
-                          "audit_id": result["audit_id"], "warnings": result["warnings"]}},
+                          "audit_id": result.audit_id, "warnings": result.warnings}},
     )  # fmt: skip
-    return result
+    return SloDecisionOut.model_validate(result, from_attributes=True)
 
 
 @router.get("/services/{service_id}/slos", response_model=ActiveSloOut)
