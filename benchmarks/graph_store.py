@@ -37,12 +37,12 @@ from config.settings import Settings
 from serving.graph_index import graph_index, indexed_subgraph
 from serving.main import create_app
 from serving.routes.dependencies import subgraph_answer
-from serving.schemas.graph import DependencyGraphIn
 from serving.subgraph_answer_cache import SubgraphCache
 from store.api_keys import create_api_key
 from store.dependency_traversal import Direction, Subgraph, dependency_subgraph, reach_depths
 from store.engine import make_engine
 from store.graph_ingest import ingest_graph, load_live_observations
+from store.graph_payload import DependencyGraphIn
 from store.graph_version import graph_version
 from store.migrate import upgrade
 from synthetic_fleet.topology import generate_topology

@@ -26,9 +26,9 @@ from rich.table import Table
 
 from analytics.composite_availability import composite_availability
 from serving.impact import analyse, fleet_state
-from serving.schemas.graph import DependencyGraphIn
 from store.engine import make_engine
 from store.graph_ingest import ingest_graph
+from store.graph_payload import DependencyGraphIn
 from store.migrate import upgrade
 from store.published_recommendations import publish_recommendations
 from store.tables import active_slos, services

@@ -25,9 +25,9 @@ graph_app = typer.Typer(help="The service dependency graph.", no_args_is_help=Tr
 def graph_ingest(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
     """Ingest a graph file with the same validation and merge as the POST endpoint."""
     from serving.problems import field_path
-    from serving.schemas.graph import DependencyGraphIn
     from store.engine import make_engine
     from store.graph_ingest import ingest_graph
+    from store.graph_payload import DependencyGraphIn
 
     settings = get_settings()
     try:

@@ -5,7 +5,7 @@ handful of queries per day partition, never one per service. Counts are rounded 
 they are whole requests anyway, and short numbers halve the JSON to transfer and decode.
 Values that reach a query from outside (a service id for a one-service regeneration) are
 escaped, not guessed at: which ids exist is decided once, at the API's door
-(serving/service_id.py); here anything that can be a label value is quoted so that it stays
+(store/service_id_rule.py); here anything that can be a label value is quoted so that it stays
 one literal, and only what cannot be one (empty, control characters) is refused.
 """
 

@@ -10,10 +10,11 @@ from fastapi import APIRouter, Query, Response, status
 from serving.deps import EngineDep, SettingsDep, SubgraphCacheDep
 from serving.graph_index import indexed_subgraph
 from serving.problems import ValidationProblem, describe_errors
-from serving.schemas.graph import DependencyGraphIn, IngestionOut, SubgraphOut
+from serving.schemas.graph import IngestionOut, SubgraphOut
 from serving.service_id import ServiceIdPath as ServiceIdPath  # the other routes import it here
 from store.dependency_traversal import Subgraph, dependency_subgraph
 from store.graph_ingest import ingest_graph
+from store.graph_payload import DependencyGraphIn
 from store.graph_version import graph_version
 
 router = APIRouter(tags=["dependencies"])

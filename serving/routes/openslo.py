@@ -14,9 +14,9 @@ from serving.routes.dependencies import ServiceIdPath
 from serving.routes.slo_alerts import SloPeriod
 from serving.routes.slos import audit_actor
 from serving.security import PrincipalDep, require_service_owner
-from serving.storable_text import StorableStr
 from store.errors import InvalidError
 from store.slo_decisions import ManualSlo, active_slo, set_manual_slos
+from store.storable_text import StorableStr
 from telemetry.openslo import (
     export_documents,
     imported_slos,

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query
 
 from serving.deps import EngineDep
 from serving.schemas.services import ServicePageOut
-from serving.storable_text import StorableStr
 from store.service_catalog import list_services
+from store.storable_text import StorableStr
 
 router = APIRouter(tags=["services"])
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from serving.storable_text import StorableBody
+from store.storable_text import StorableBody
 
 Criticality = Literal["critical", "high", "medium", "low"]
 

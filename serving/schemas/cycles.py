@@ -14,7 +14,7 @@ from pydantic import (
     StringConstraints,
 )
 
-from serving.storable_text import StorableBody
+from store.storable_text import StorableBody
 
 
 class CircularDependencyOut(BaseModel):

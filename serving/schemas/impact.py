@@ -12,8 +12,8 @@ from pydantic import (
     Field,
 )
 
-from serving.service_id import ServiceId
-from serving.storable_text import StorableBody
+from store.service_id_rule import ServiceId
+from store.storable_text import StorableBody
 
 
 class ProposedChangeIn(StorableBody):

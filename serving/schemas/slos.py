@@ -14,7 +14,7 @@ from pydantic import (
     Field,
 )
 
-from serving.storable_text import StorableBody
+from store.storable_text import StorableBody
 
 
 class SloModificationsIn(StorableBody):

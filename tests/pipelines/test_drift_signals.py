@@ -24,8 +24,8 @@ from pipelines.defs.drift.automation import reevaluation_request
 from pipelines.defs.telemetry.assets import sli_hourly
 from pipelines.notifications import WebhookResource
 from pipelines.resources import OperationalStoreResource, PolarsParquetIOManager, TelemetryResource
-from serving.schemas.graph import DependencyGraphIn
 from store.graph_ingest import ingest_graph
+from store.graph_payload import DependencyGraphIn
 from store.published_recommendations import active_recommendations, publish_recommendations
 from store.tables import slo_audit_log
 from synthetic_fleet.telemetry import FleetTelemetry, generate_telemetry, hourly_frame

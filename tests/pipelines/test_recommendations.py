@@ -30,8 +30,8 @@ from pipelines.defs.recommendations.checks import (
 from pipelines.defs.telemetry.assets import service_graph_hourly, sli_hourly
 from pipelines.resources import TelemetryResource
 from serving.main import create_app
-from serving.schemas.graph import DependencyGraphIn
 from store.graph_ingest import ingest_graph
+from store.graph_payload import DependencyGraphIn
 from store.tables import graph_snapshots
 from store.tables import slo_recommendations as slo_recs
 from synthetic_fleet.telemetry import generate_telemetry, hourly_frame

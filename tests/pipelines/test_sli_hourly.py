@@ -13,8 +13,8 @@ from analytics.sli_schema import SLI_HOURLY_SCHEMA
 from pipelines.defs.telemetry.assets import sli_hourly
 from pipelines.defs.telemetry.checks import sli_hourly_completeness, sli_hourly_counts_are_possible
 from pipelines.resources import TelemetryResource
-from serving.schemas.graph import DependencyGraphIn
 from store.graph_ingest import ingest_graph
+from store.graph_payload import DependencyGraphIn
 from synthetic_fleet.telemetry import generate_telemetry, hourly_frame
 from synthetic_fleet.topology import generate_topology
 

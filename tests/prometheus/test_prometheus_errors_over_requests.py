@@ -14,8 +14,8 @@ from support.history import END
 from pipelines.defs.telemetry.assets import sli_hourly
 from pipelines.defs.telemetry.checks import sli_hourly_counts_are_possible
 from pipelines.resources import OperationalStoreResource, PolarsParquetIOManager, TelemetryResource
-from serving.schemas.graph import DependencyGraphIn
 from store.graph_ingest import ingest_graph
+from store.graph_payload import DependencyGraphIn
 from telemetry.promql import MetricNames
 
 DAY = (END - timedelta(days=2)).date().isoformat()

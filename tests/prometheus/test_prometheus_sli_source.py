@@ -20,8 +20,8 @@ from cli import prometheus_local
 from pipelines.defs.telemetry.assets import sli_hourly
 from pipelines.defs.telemetry.checks import sli_hourly_completeness, sli_hourly_counts_are_possible
 from pipelines.resources import TelemetryResource
-from serving.schemas.graph import DependencyGraphIn
 from store.graph_ingest import ingest_graph
+from store.graph_payload import DependencyGraphIn
 from synthetic_fleet.telemetry import hourly_frame
 from telemetry.prometheus_http import (
     CircuitBreaker,

@@ -20,8 +20,8 @@ from support.processes import free_port
 from cli import prometheus_local
 from config.settings import Settings
 from serving.main import create_app
-from serving.schemas.graph import DependencyGraphIn
 from store.graph_ingest import ingest_graph
+from store.graph_payload import DependencyGraphIn
 
 
 def _telemetry_warnings(body: dict[str, Any]) -> list[str]:

@@ -85,7 +85,7 @@ def test_deeply_nested_json_is_refused_not_a_crash(client: TestClient, depth: in
 def test_promql_injection_in_service_ids_is_rejected_everywhere(
     client: TestClient, service_id: str
 ) -> None:
-    """Ids are validated at the door (serving/service_id.py): every route that takes one
+    """Ids are validated at the door (store/service_id_rule.py): every route that takes one
     answers a 422 problem naming the field, before any query is built — not a 404 or a 5xx."""
     before = _seed(client)
     segment = quote(service_id, safe="")

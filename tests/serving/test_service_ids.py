@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
 from config.settings import Settings
-from serving.service_id import SERVICE_ID_PATTERN
+from store.service_id_rule import SERVICE_ID_PATTERN
 from store.slo_decisions import ManualSlo, set_manual_slos
 from telemetry.promql import MetricNames, label_matcher, quote_label_value, requests_query
 

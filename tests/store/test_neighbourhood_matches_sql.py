@@ -12,10 +12,10 @@ from sqlalchemy.engine import Engine
 
 from analytics.graph_neighbourhood import neighbourhood
 from serving.graph_index import graph_index
-from serving.schemas.graph import DependencyGraphIn
 from store.dependency_traversal import dependency_subgraph
 from store.graph_ingest import ingest_graph
 from store.graph_model import EdgeRecord, GraphSubmission
+from store.graph_payload import DependencyGraphIn
 from store.tables import service_dependencies
 from synthetic_fleet.topology import generate_topology
 

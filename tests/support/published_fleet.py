@@ -14,8 +14,8 @@ import polars as pl
 from sqlalchemy.engine import Engine
 
 from analytics.service_recommendation import recommend_service
-from serving.schemas.graph import DependencyGraphIn
 from store.graph_ingest import ingest_graph
+from store.graph_payload import DependencyGraphIn
 from store.published_recommendations import publish_recommendations
 from synthetic_fleet.telemetry import generate_telemetry, hourly_frame
 from synthetic_fleet.topology import FleetTopology

@@ -8,8 +8,8 @@ from collections import defaultdict
 import igraph as ig
 import pytest
 
-from serving.schemas.graph import DependencyGraphIn
-from serving.service_id import SERVICE_ID_PATTERN
+from store.graph_payload import DependencyGraphIn
+from store.service_id_rule import SERVICE_ID_PATTERN
 from synthetic_fleet.topology import FleetTopology, generate_topology
 
 
