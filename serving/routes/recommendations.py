@@ -21,9 +21,6 @@ from telemetry.prometheus_http import PrometheusError
 
 router = APIRouter(tags=["recommendations"])
 
-#: The lookback a regeneration uses when the request names none.
-DEFAULT_LOOKBACK_DAYS = 30
-
 
 @router.get("/services/{service_id}/slo-recommendations", response_model=SloRecommendationsOut)
 def get_slo_recommendations(
@@ -39,8 +36,8 @@ def get_slo_recommendations(
             ge=7,
             le=365,
             description="Days of telemetry. Recomputing with another window than the published "
-            f"one needs `force_regenerate=true` (default {DEFAULT_LOOKBACK_DAYS} then); a plain "
-            "read with a different value is refused (422).",
+            "one needs `force_regenerate=true` (default then: SLO_LOOKBACK_DAYS, the daily "
+            "run's); a plain read with a different value is refused (422).",
         ),
     ] = None,
     force_regenerate: bool = False,
@@ -62,7 +59,7 @@ def get_slo_recommendations(
                 settings,
                 request.app.state.sli_source,
                 service_id,
-                lookback_days or DEFAULT_LOOKBACK_DAYS,
+                lookback_days or settings.lookback_days,
                 graph_source=request.app.state.service_graph_source,
             )
         except PrometheusError as exc:
@@ -97,7 +94,7 @@ def get_slo_recommendations(
     first = rows[0]
     now = datetime.now(UTC)
     stored_days = (first["lookback_window_end"] - first["lookback_window_start"]).days
-    wanted = lookback_days or (DEFAULT_LOOKBACK_DAYS if force_regenerate else None)
+    wanted = lookback_days or (settings.lookback_days if force_regenerate else None)
     if wanted is not None and stored_days != wanted:
         if not force_regenerate:
             message = (
