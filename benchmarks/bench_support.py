@@ -6,7 +6,6 @@ bare name from the scripts' own folder."""
 
 from __future__ import annotations
 
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,6 +21,11 @@ import httpx
 import psycopg
 from sqlalchemy.engine import make_url
 
+# One free-port helper for tests and benchmarks: tests/support/ports.py (standard library only).
+# Appended, so nothing on the path is shadowed; `bench_support.free_port` stays importable.
+sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))
+from support.ports import free_port
+
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
@@ -36,12 +40,6 @@ def throwaway_postgres() -> Iterator[str]:
     finally:
         with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def pct(values: list[float], q: float) -> float:

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 
-from analytics.slo_tiers import archetype_tiers
 from serving.deps import EngineDep, SettingsDep
-from serving.problems import ServiceUnavailableProblem
-from serving.regeneration import regenerate_recommendation
+from serving.recommendation_reads import read_recommendations
 from serving.routes.dependencies import ServiceIdPath
 from serving.schemas.recommendations import SloRecommendationsOut
-from serving.security import PrincipalDep, require_service_owner
-from store.errors import InvalidError
-from store.published_recommendations import active_recommendations
-from store.service_lookup import get_service
-from telemetry.prometheus_http import PrometheusError
+from serving.security import PrincipalDep
 
 router = APIRouter(tags=["recommendations"])
 
@@ -48,135 +41,9 @@ def get_slo_recommendations(
     dependencies only) and publishes it; if telemetry is down, the last published one is
     served with `stale: true` instead of an error. A plain read with a `lookback_days` other
     than the published recommendation's is a 422: the answer would not be over that window."""
-    warnings: list[str] = []
-    telemetry_down = False
-    if force_regenerate:
-        # Regenerating publishes: the same right as deciding for this service.
-        require_service_owner(engine, principal, service_id)
-        try:
-            regenerate_recommendation(
-                engine,
-                settings,
-                request.app.state.sli_source,
-                service_id,
-                lookback_days or settings.lookback_days,
-                graph_source=request.app.state.service_graph_source,
-            )
-        except PrometheusError as exc:
-            # AC-008: the telemetry store is down; the last recommendation is still an answer.
-            telemetry_down = True
-            warnings.append(
-                f"Telemetry unavailable, served the last published recommendation: {exc}"
-            )
-    rows = active_recommendations(engine, service_id)
-    if not rows:
-        if telemetry_down:
-            raise ServiceUnavailableProblem(
-                "Telemetry is unreachable and no recommendation has been published for "
-                f"'{service_id}' yet. Retry later.",
-                headers={"Retry-After": "30"},
-            )
-        return _cold_start_or_404(engine, service_id, sli_type)
-    if not force_regenerate:
-        # AC-008 / REL-005: a plain read is stale too while telemetry is known to be down,
-        # from the breaker and the last readiness ping (never a Prometheus round trip here).
-        # Sources without a Prometheus client (Parquet) are never stale for this reason.
-        client = getattr(request.app.state.sli_source, "client", None)
-        unavailable = getattr(client, "unavailable_reason", None)
-        reason = unavailable() if callable(unavailable) else None
-        if reason:
-            telemetry_down = True
-            warnings.append(
-                f"Telemetry unavailable ({reason}): served the last published recommendation, "
-                "which may be out of date."
-            )
-    selected = [r for r in rows if sli_type in ("all", r["sli_type"])]
-    first = rows[0]
-    now = datetime.now(UTC)
-    stored_days = (first["lookback_window_end"] - first["lookback_window_start"]).days
-    wanted = lookback_days or (settings.lookback_days if force_regenerate else None)
-    if wanted is not None and stored_days != wanted:
-        if not force_regenerate:
-            message = (
-                f"the published recommendation uses a {stored_days}-day lookback, not "
-                f"{lookback_days}: use force_regenerate=true to recompute with that window"
-            )
-            raise InvalidError(
-                "lookback_days",
-                message,
-                location="query",
-                detail=f"The request is invalid: lookback_days: {message}.",
-            )
-        # Regeneration failed (telemetry down): the last published one is served, and says so.
-        warnings.append(
-            f"The published recommendation uses a {stored_days}-day lookback, not {wanted}."
-        )
-    return {
-        "service_id": service_id,
-        "generated_at": first["generated_at"].isoformat(),
-        "expires_at": first["expires_at"].isoformat(),
-        "stale": telemetry_down or first["expires_at"] < now,
-        "status": "active",
-        "lookback_window": {
-            "start": first["lookback_window_start"].isoformat(),
-            "end": first["lookback_window_end"].isoformat(),
-        },
-        "data_quality": first["data_quality"],
-        "recommendations": [
-            {
-                "recommendation_id": str(r["id"]),
-                "sli_type": r["sli_type"],
-                "metric": r["explanation"].get("metric"),
-                "tiers": r["tiers"],
-                "explanation": {k: v for k, v in r["explanation"].items() if k != "metric"},
-            }
-            for r in selected
-        ],
-        "provenance": first["provenance"],
-        "warnings": warnings,
-    }
-
-
-def _cold_start_or_404(engine: Any, service_id: str, sli_type: str) -> dict[str, Any]:
-    with engine.connect() as conn:
-        service_type = get_service(conn, service_id).service_type
-    availability, latency = archetype_tiers(service_type)
-    recommendations = [
-        {
-            "sli_type": "availability",
-            "metric": "error_rate",
-            "tiers": {
-                k: {
-                    "target": t.target,
-                    "error_budget_monthly_minutes": t.error_budget_monthly_minutes,
-                }
-                for k, t in availability.items()
-            },
-            "explanation": {"summary": "No published recommendation yet: archetype baseline."},
-        },
-        {
-            "sli_type": "latency",
-            "metric": "p99_response_time_ms",
-            "tiers": {
-                k: {"target_ms": t.target_ms, "percentile": t.percentile}
-                for k, t in latency.items()
-            },
-            "explanation": {"summary": "No published recommendation yet: archetype baseline."},
-        },
-    ]
-    return {
-        "service_id": service_id,
-        "generated_at": datetime.now(UTC).isoformat(),
-        "status": "cold_start",
-        "stale": False,
-        "data_quality": {
-            "data_completeness": 0.0,
-            "confidence": "low",
-            "confidence_note": (
-                f"No telemetry-based recommendation for this service yet; these are the "
-                f"{service_type or 'backend'} archetype baselines."
-            ),
-        },
-        "recommendations": [r for r in recommendations if sli_type in ("all", r["sli_type"])],
-        "warnings": [],
-    }
+    return read_recommendations(
+        engine, settings, principal, service_id,
+        sli_source=request.app.state.sli_source,
+        graph_source=request.app.state.service_graph_source,
+        sli_type=sli_type, lookback_days=lookback_days, force_regenerate=force_regenerate,
+    )  # fmt: skip

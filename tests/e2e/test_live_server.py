@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from support.keys import make_key
-from support.processes import free_port
+from support.ports import free_port
 
 from config.settings import Settings
 from store.migrate import upgrade

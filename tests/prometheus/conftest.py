@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from support.history import END
-from support.processes import free_port
+from support.ports import free_port
 from support.required import skip_or_fail
 
 from cli import prometheus_local

@@ -15,7 +15,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from support.keys import make_key
-from support.processes import free_port
+from support.ports import free_port
 
 from cli import prometheus_local
 from config.settings import Settings

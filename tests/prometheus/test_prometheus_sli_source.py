@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from support.history import END
 from support.keys import make_key
-from support.processes import free_port
+from support.ports import free_port
 
 from analytics.sli_schema import SLI_HOURLY_SCHEMA
 from cli import prometheus_local

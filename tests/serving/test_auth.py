@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from support.keys import make_key
+from support.ports import free_port
 from support.published_fleet import ingest_chain, publish
 
 from config.settings import Settings
@@ -208,9 +208,7 @@ def jwks() -> Iterator[tuple[_Jwks, str]]:
         def log_message(self, *args: Any) -> None:
             return
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     server = HTTPServer(("127.0.0.1", port), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

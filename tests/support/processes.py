@@ -20,13 +20,8 @@ from pathlib import Path
 
 import httpx
 
+from support.ports import free_port
 from support.required import skip_or_fail
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def missing(what: str) -> None:
