@@ -214,6 +214,11 @@ def composite_availability(
         order_edges += [(node, alternative) for alternative in set(groups[key])]
 
     dag = ig.Graph(n=total, edges=order_edges, directed=True)
+    if not dag.is_dag():  # only a given condensation can leave a cycle (e.g. a stale one)
+        raise ValueError(
+            "the given supernodes are not the condensation of these edges: a cycle remains "
+            "between components (recompute scc_condensation for this partition)"
+        )
     topo = dag.topological_sorting(mode="out")
     children: dict[int, list[int]] = defaultdict(list)
     for a, b in reach_edges:

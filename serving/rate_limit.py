@@ -186,8 +186,10 @@ class CredentialGate:
         )
 
     async def succeeded(self, address: str) -> None:
-        """Give the reserved check back: only failures count."""
+        """Give the reserved check back: only failures count (and a refusal remembered for
+        the address is forgotten, so its next check asks the bucket again)."""
         if self.per_minute > 0:
+            self._refused.pop(address, None)
             await self.limiter.draw(self._key(address), self.per_minute, cost=-1)
 
     @staticmethod

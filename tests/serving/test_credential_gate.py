@@ -192,3 +192,24 @@ def test_a_refused_address_costs_no_store_round_trip_until_it_may_retry(
     assert all(a.headers["Retry-After"] for a in answers[2:])
     gate_draws = [k for k in draws if k.startswith("auth-failures:")]
     assert len(gate_draws) == 3, gate_draws  # two checks reserved, one refusal; then memory
+
+
+def test_a_success_forgets_the_remembered_refusal(settings: Settings) -> None:
+    """Only failures count: checks that succeed give their tokens back, and the address is
+    admitted again at once, not after the remembered refusal's retry time."""
+    import asyncio
+
+    gate = serving.rate_limit.CredentialGate(
+        serving.rate_limit.RateLimiter(settings.model_copy(update={"redis_url": None})), 2
+    )
+
+    async def scenario() -> None:
+        await gate.admit("shared-nat")
+        await gate.admit("shared-nat")
+        with pytest.raises(serving.rate_limit.RateLimitedProblem):
+            await gate.admit("shared-nat")
+        await gate.succeeded("shared-nat")
+        await gate.succeeded("shared-nat")
+        await gate.admit("shared-nat")  # its tokens are back: admitted
+
+    asyncio.run(scenario())

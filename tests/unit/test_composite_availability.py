@@ -208,6 +208,14 @@ def test_a_condensation_of_other_services_is_refused() -> None:
         composite_availability({"a": 0.99}, [Edge("a", "b")], supernodes=[("a", "zz")])
 
 
+def test_a_stale_condensation_that_leaves_a_cycle_is_refused() -> None:
+    """A condensation computed from other edges (an older partition's) must not give a bound:
+    a cycle left between components would make the topological order partial."""
+    edges = [Edge("a", "b"), Edge("b", "a"), Edge("b", "c")]
+    with pytest.raises(ValueError, match="cycle remains"):
+        composite_availability({"a": 0.99, "b": 0.99, "c": 0.99}, edges, supernodes=[])
+
+
 def test_a_result_survives_the_warehouse_json_round_trip() -> None:
     r = {"web": 0.9999, "a": 0.999, "b": 0.98, "pay-a": 0.99, "pay-b": 0.98, "stripe": 0.0}
     edges = [
