@@ -42,21 +42,34 @@ class RuleNotFoundError(NotFoundError):
         super().__init__(f"No auto-approval rule '{rule_id}'.")
 
 
-def _out(row: Any) -> dict[str, Any]:
-    return {
-        "id": str(row.id),
-        "name": row.name,
-        "conditions": row.conditions,
-        "enabled": row.enabled,
-        "created_by": row.created_by,
-        "created_at": as_utc(row.created_at).isoformat(),
-        "updated_at": as_utc(row.updated_at).isoformat(),
-    }
+@dataclass(frozen=True)
+class StoredRule:
+    """An auto-approval rule as stored; `RuleOut` shapes it for the API."""
+
+    id: str
+    name: str
+    conditions: dict[str, Any]
+    enabled: bool
+    created_by: str
+    created_at: str
+    updated_at: str
+
+
+def _out(row: Any) -> StoredRule:
+    return StoredRule(
+        id=str(row.id),
+        name=row.name,
+        conditions=row.conditions,
+        enabled=row.enabled,
+        created_by=row.created_by,
+        created_at=as_utc(row.created_at).isoformat(),
+        updated_at=as_utc(row.updated_at).isoformat(),
+    )
 
 
 def create_rule(
     engine: Engine, *, name: str, conditions: dict[str, Any], enabled: bool, created_by: str
-) -> dict[str, Any]:
+) -> StoredRule:
     now = datetime.now(UTC)
     rule_id = uuid.uuid4()
     try:
@@ -69,13 +82,13 @@ def create_rule(
     return get_rule(engine, str(rule_id))
 
 
-def list_rules(engine: Engine) -> list[dict[str, Any]]:
+def list_rules(engine: Engine) -> list[StoredRule]:
     t = auto_approval_rules
     with engine.connect() as conn:
         return [_out(r) for r in conn.execute(sa.select(t).order_by(t.c.created_at, t.c.name))]
 
 
-def get_rule(engine: Engine, rule_id: str) -> dict[str, Any]:
+def get_rule(engine: Engine, rule_id: str) -> StoredRule:
     with engine.connect() as conn:
         row = conn.execute(
             sa.select(auto_approval_rules).where(auto_approval_rules.c.id == _uuid(rule_id))
@@ -85,7 +98,7 @@ def get_rule(engine: Engine, rule_id: str) -> dict[str, Any]:
     return _out(row)
 
 
-def update_rule(engine: Engine, rule_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+def update_rule(engine: Engine, rule_id: str, changes: dict[str, Any]) -> StoredRule:
     t = auto_approval_rules
     try:
         with engine.begin() as conn:

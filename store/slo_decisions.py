@@ -512,6 +512,19 @@ class ManualSlo:
     rationale: str
 
 
+@dataclass(frozen=True)
+class ManualSloWritten:
+    """One SLO an import set: the new state and the audit entry that records it."""
+
+    service_id: str
+    slo_id: str
+    audit_id: str
+    targets: dict[str, Any]
+    source: str
+    upstream_recommendations_invalidated: int
+    warnings: list[str]
+
+
 def set_manual_slos(
     engine: Engine,
     slos: list[ManualSlo],
@@ -519,7 +532,7 @@ def set_manual_slos(
     actor: str,
     principal: str | None = None,
     now: datetime | None = None,
-) -> list[dict[str, Any]]:
+) -> list[ManualSloWritten]:
     """Write every SLO and its audit entry in one transaction: all or nothing.
 
     The audit action is `modify` (the TRD's actions have no import): a person replaced the
@@ -556,11 +569,11 @@ def set_manual_slos(
                 modification_delta=None, timestamp=now,
             ))  # fmt: skip
             invalidated = _invalidate_upstream(conn, slo.service_id, service_pk, now)
-            written.append({
-                "service_id": slo.service_id, "slo_id": str(slo_id), "audit_id": str(audit_id),
-                "targets": _targets_out(new_slo), "source": "manual",
-                "upstream_recommendations_invalidated": invalidated, "warnings": warnings,
-            })  # fmt: skip
+            written.append(ManualSloWritten(
+                service_id=slo.service_id, slo_id=str(slo_id), audit_id=str(audit_id),
+                targets=_targets_out(new_slo), source="manual",
+                upstream_recommendations_invalidated=invalidated, warnings=warnings,
+            ))  # fmt: skip
     return written
 
 

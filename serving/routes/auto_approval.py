@@ -35,25 +35,26 @@ def _conditions(model: AutoApprovalConditions) -> dict[str, Any]:
 
 
 @router.get("/auto-approval-rules", response_model=list[RuleOut])
-def get_rules(engine: EngineDep) -> list[dict[str, Any]]:
-    return list_rules(engine)
+def get_rules(engine: EngineDep) -> list[RuleOut]:
+    return [RuleOut.model_validate(rule, from_attributes=True) for rule in list_rules(engine)]
 
 
 @router.post("/auto-approval-rules", response_model=RuleOut, status_code=status.HTTP_201_CREATED,
              responses={409: {"description": "A rule with this name exists"}})  # fmt: skip
-def post_rule(body: RuleIn, engine: EngineDep, principal: PrincipalDep) -> dict[str, Any]:
+def post_rule(body: RuleIn, engine: EngineDep, principal: PrincipalDep) -> RuleOut:
     """Create a rule (disabled unless `enabled: true`)."""
-    return create_rule(engine, name=body.name, conditions=_conditions(body.conditions),
+    rule = create_rule(engine, name=body.name, conditions=_conditions(body.conditions),
                        enabled=body.enabled, created_by=principal.actor)  # fmt: skip
+    return RuleOut.model_validate(rule, from_attributes=True)
 
 
 @router.get("/auto-approval-rules/{rule_id}", response_model=RuleOut)
-def get_one_rule(rule_id: RuleId, engine: EngineDep) -> dict[str, Any]:
-    return get_rule(engine, rule_id)
+def get_one_rule(rule_id: RuleId, engine: EngineDep) -> RuleOut:
+    return RuleOut.model_validate(get_rule(engine, rule_id), from_attributes=True)
 
 
 @router.patch("/auto-approval-rules/{rule_id}", response_model=RuleOut)
-def patch_rule(rule_id: RuleId, body: RuleChange, engine: EngineDep) -> dict[str, Any]:
+def patch_rule(rule_id: RuleId, body: RuleChange, engine: EngineDep) -> RuleOut:
     """Rename, re-condition, enable or disable a rule."""
     changes: dict[str, Any] = {}
     if body.name is not None:
@@ -62,7 +63,8 @@ def patch_rule(rule_id: RuleId, body: RuleChange, engine: EngineDep) -> dict[str
         changes["conditions"] = _conditions(body.conditions)
     if body.enabled is not None:
         changes["enabled"] = body.enabled
-    return update_rule(engine, rule_id, changes) if changes else get_rule(engine, rule_id)
+    rule = update_rule(engine, rule_id, changes) if changes else get_rule(engine, rule_id)
+    return RuleOut.model_validate(rule, from_attributes=True)
 
 
 @router.delete("/auto-approval-rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT,

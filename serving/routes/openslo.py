@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -13,6 +13,7 @@ from serving.deps import EngineDep, SettingsDep
 from serving.routes.dependencies import ServiceIdPath
 from serving.routes.slo_alerts import SloPeriod
 from serving.routes.slos import audit_actor
+from serving.schemas.openslo import ImportedSloOut, ImportWarningOut, OpenSloImportOut
 from serving.security import PrincipalDep, require_service_owner
 from store.errors import InvalidError
 from store.slo_decisions import ManualSlo, active_slo, set_manual_slos
@@ -62,6 +63,7 @@ def export_openslo(
 
 @router.post(
     "/slos/openslo",
+    response_model=OpenSloImportOut,
     openapi_extra={"requestBody": {"required": True, "content": {
         YAML: {"schema": {"type": "string"}}, "text/plain": {"schema": {"type": "string"}}}}},
     responses={422: {"description": "Invalid documents; the field is named"},
@@ -80,7 +82,7 @@ async def import_openslo(
         ),
     ] = None,
     rationale: Annotated[StorableStr | None, Query(max_length=2000)] = None,
-) -> dict[str, Any]:
+) -> OpenSloImportOut:
     """Import OpenSLO v1 `SLO` documents (with their `SLI`s and `Service`s) as `manual`
     active SLOs: one transaction for all of them, an audit entry each. Objectives a document
     does not give keep their current value."""
@@ -103,11 +105,14 @@ async def import_openslo(
     # TRD FR-3: an availability objective above the service's composite bound is imported, but
     # said out loud — on its service's entry (and audit entry), and here against its document.
     warnings = [
-        {"document": slos[entry["service_id"]].document_of.get("availability_target"),
-         "service_id": entry["service_id"], "warning": warning}
+        ImportWarningOut(document=slos[entry.service_id].document_of.get("availability_target"),
+                         service_id=entry.service_id, warning=warning)
         for entry in written
-        for warning in entry["warnings"]
+        for warning in entry.warnings
     ]  # fmt: skip
     log.info("OpenSLO import", extra={"fields": {"services": list(slos), "actor": who,
                                                  "warnings": len(warnings)}})  # fmt: skip
-    return {"imported": written, "warnings": warnings}
+    return OpenSloImportOut(
+        imported=[ImportedSloOut.model_validate(e, from_attributes=True) for e in written],
+        warnings=warnings,
+    )
