@@ -11,7 +11,7 @@ from serving.deps import EngineDep, SettingsDep, SubgraphCacheDep
 from serving.graph_index import indexed_subgraph
 from serving.problems import ValidationProblem, describe_errors
 from serving.schemas.graph import IngestionOut, SubgraphOut
-from serving.service_id import ServiceIdPath as ServiceIdPath  # the other routes import it here
+from serving.service_id import ServiceIdPath
 from store.dependency_traversal import Subgraph, dependency_subgraph
 from store.graph_ingest import ingest_graph
 from store.graph_payload import DependencyGraphIn

@@ -10,11 +10,11 @@ from fastapi.responses import Response
 
 from analytics.latency_histogram import LATENCY_BUCKETS
 from serving.deps import EngineDep, SettingsDep
-from serving.routes.dependencies import ServiceIdPath
 from serving.routes.slo_alerts import SloPeriod
 from serving.routes.slos import audit_actor
 from serving.schemas.openslo import ImportedSloOut, ImportWarningOut, OpenSloImportOut
 from serving.security import PrincipalDep, require_service_owner
+from serving.service_id import ServiceIdPath
 from store.errors import InvalidError
 from store.slo_decisions import ManualSlo, active_slo, set_manual_slos
 from store.storable_text import StorableStr

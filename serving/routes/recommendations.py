@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query, Request
 
 from serving.deps import EngineDep, SettingsDep
 from serving.recommendation_reads import read_recommendations
-from serving.routes.dependencies import ServiceIdPath
 from serving.schemas.recommendations import SloRecommendationsOut
 from serving.security import PrincipalDep
+from serving.service_id import ServiceIdPath
 
 router = APIRouter(tags=["recommendations"])
 

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 
 from analytics.latency_histogram import LATENCY_BUCKETS
 from serving.deps import EngineDep, SettingsDep
-from serving.routes.dependencies import ServiceIdPath
+from serving.service_id import ServiceIdPath
 from store.slo_decisions import active_slo
 from telemetry.alert_rules import slo_rules
 from telemetry.sources_from_settings import metric_names_from_settings

@@ -11,7 +11,6 @@ from fastapi import APIRouter, Query, status
 
 from serving.deps import EngineDep
 from serving.observability import DECISIONS
-from serving.routes.dependencies import ServiceIdPath
 from serving.schemas.slos import (
     ActiveSloOut,
     AuditEntryOut,
@@ -20,6 +19,7 @@ from serving.schemas.slos import (
     SloHistoryOut,
 )
 from serving.security import ForbiddenProblem, Principal, PrincipalDep, require_service_owner
+from serving.service_id import ServiceIdPath
 from store.errors import InvalidError
 from store.slo_decisions import Decision, active_slo, decide, slo_history
 
