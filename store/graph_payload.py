@@ -22,7 +22,7 @@ from store.graph_model import EdgeRecord, GraphSubmission, NodeRecord
 from store.service_id_rule import ServiceId
 from store.storable_text import StorableBody
 
-DiscoverySource = Literal["manual", "otel_service_graph", "kubernetes", "service_mesh"]
+DiscoverySource = Literal["manual", "otel_service_graph", "kubernetes", "service_mesh", "backstage"]
 
 
 ServiceCriticality = Literal["critical", "high", "medium", "low"]

@@ -28,7 +28,9 @@ JSONDoc = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 SERVICE_CRITICALITIES = ("critical", "high", "medium", "low")
 COMMUNICATION_MODES = ("sync", "async")
 EDGE_CRITICALITIES = ("hard", "soft", "degraded")
-DISCOVERY_SOURCES = ("manual", "otel_service_graph", "kubernetes", "service_mesh")
+DISCOVERY_SOURCES = (
+    "manual", "otel_service_graph", "kubernetes", "service_mesh", "backstage"
+)  # fmt: skip
 ALERT_STATUSES = ("open", "acknowledged", "resolved")
 INGESTION_STATUSES = ("processing", "completed", "failed")
 SLI_TYPES = ("availability", "latency")
@@ -38,6 +40,7 @@ RECOMMENDATION_DECISIONS = ("accepted", "modified", "rejected", "auto_approved")
 SLO_SOURCES = ("recommendation_accepted", "recommendation_modified", "manual", "auto_approved")
 AUDIT_ACTIONS = ("accept", "modify", "reject", "auto_approve", "expire", "drift_triggered")
 SLO_TIERS = ("conservative", "balanced", "aggressive")
+BUDGETING_METHODS = ("occurrences", "timeslices")
 
 
 def _enum(name: str, values: tuple[str, ...]) -> sa.Enum:
@@ -314,6 +317,18 @@ active_slos = sa.Table(
     ),
     sa.Column("activated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("activated_by", sa.String(255), nullable=False),
+    # How the error budget is counted (OpenSLO budgetingMethod) and over how many days.
+    sa.Column(
+        "budgeting_method",
+        _enum("budgeting_method", BUDGETING_METHODS),
+        nullable=False,
+        server_default="occurrences",
+    ),
+    sa.Column("time_window_days", sa.Integer(), nullable=False, server_default="30"),
+    # Timeslices only: a slice is good when its ratio meets this target, over slices this long.
+    sa.Column("timeslice_target", sa.Float()),
+    sa.Column("timeslice_window_seconds", sa.Integer()),
+    sa.CheckConstraint("time_window_days BETWEEN 1 AND 366", name="time_window_days"),
     _created_at(),
     _updated_at(),
 )
