@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from config.settings import Settings
 from serving.problems import Problem
+from store.acting_rights import ActingRights
 from store.api_keys import verify_api_key
 from store.service_lookup import get_service
 
@@ -70,6 +71,11 @@ class Principal:
     @property
     def can_write(self) -> bool:
         return self.role == "sre_admin"
+
+    @property
+    def rights(self) -> ActingRights:
+        """What this principal may change, as the store's writes check it."""
+        return ActingRights(self.role, self.team)
 
 
 ANONYMOUS_ADMIN = Principal(
@@ -292,18 +298,12 @@ PrincipalDep = Annotated[Principal, Depends(authenticate)]
 
 
 def require_service_owner(engine: Engine, principal: Principal, service_id: str) -> None:
-    """sre_admin may act on any service; a service_owner only on its team's (403 otherwise)."""
+    """For work that must be refused before it starts (regenerating publishes): the rights a
+    write checks in its own transaction (`store.acting_rights`), checked up front."""
     if principal.role == "sre_admin":
         return
-    if principal.role != "service_owner":
-        raise ForbiddenProblem(f"Role '{principal.role}' is read-only.")
     with engine.connect() as conn:
-        team = get_service(conn, service_id).owning_team
-    if not team or team != principal.team:
-        raise ForbiddenProblem(
-            f"Service '{service_id}' belongs to team '{team or 'none'}'; this principal may "
-            f"decide only for team '{principal.team}'."
-        )
+        principal.rights.require_for(get_service(conn, service_id))
 
 
 def warn_if_disabled(settings: Settings) -> None:

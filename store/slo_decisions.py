@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from analytics.slo_tiers import unachievable_target_warning
+from store.acting_rights import ON_ANY_SERVICE, ActingRights
 from store.dependency_traversal import reach_depths
 from store.errors import ConflictError, NoActiveSloError, NotFoundError
 from store.published_recommendations import published_composite_bound
@@ -68,6 +69,7 @@ class Decision:
     latency_p95_target_ms: int | None = None
     rationale: str | None = None
     principal: str | None = None
+    rights: ActingRights = ON_ANY_SERVICE  # checked against the service the decision locks
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,14 @@ def decide(
     batch gets to approve them."""
     now = now or datetime.now(UTC)
     with engine.begin() as conn:
-        service_pk = _claim(conn, decision, now)
+        claimed = _claim(conn, decision, now)
+        # The one lookup of the service, after the claim's write lock (see `_claim`): the
+        # caller's rights are held against it before anything else is read or written.
+        service = get_service(conn, decision.service_id)
+        decision.rights.require_for(service)
+        if not claimed:
+            _explain_refusal(conn, decision, service.pk, now)
+        service_pk = service.pk
         recommended = _recommended_targets(conn, service_pk, decision, now)
         previous = _locked_active_slo(conn, service_pk)
         new_slo: dict[str, Any] | None = None
@@ -188,8 +197,9 @@ def _with_warnings(snapshot: dict[str, Any] | None, warnings: list[str]) -> dict
     return {**snapshot, "warnings": warnings} if snapshot is not None and warnings else snapshot
 
 
-def _claim(conn: Connection, decision: Decision, now: datetime) -> uuid.UUID:
-    """Mark the recommendation (and its sibling of the other SLI type) decided, or say why not."""
+def _claim(conn: Connection, decision: Decision, now: datetime) -> bool:
+    """Mark the recommendation (and its sibling of the other SLI type) decided; False when it
+    is not the service's live, undecided recommendation (`_explain_refusal` says why)."""
     r = slo_recommendations
     # The write comes first: on SQLite a transaction that read first could not upgrade to a
     # writer once another decision committed; on PostgreSQL the UPDATE takes the row lock and a
@@ -207,25 +217,24 @@ def _claim(conn: Connection, decision: Decision, now: datetime) -> uuid.UUID:
         .returning(r.c.generated_at, r.c.service_id)
     ).first()
     if claimed is None:
-        _explain_refusal(conn, decision, now)
-    assert claimed is not None
-    service_pk = claimed.service_id
+        return False
     conn.execute(  # one publication holds both SLI types: one decision covers both
         sa.update(r)
         .where(
-            r.c.service_id == service_pk,
+            r.c.service_id == claimed.service_id,
             r.c.generated_at == claimed.generated_at,
             r.c.status == "active",
             r.c.decision.is_(None),
         )
         .values(decision=DECISIONS[decision.action], decided_at=now, decided_by=decision.actor)
     )
-    return uuid.UUID(str(service_pk))
+    return True
 
 
-def _explain_refusal(conn: Connection, decision: Decision, now: datetime) -> None:
+def _explain_refusal(
+    conn: Connection, decision: Decision, service_pk: uuid.UUID, now: datetime
+) -> None:
     r = slo_recommendations
-    service_pk = get_service(conn, decision.service_id).pk
     row = conn.execute(
         sa.select(r.c.service_id, r.c.status, r.c.decision, r.c.expires_at).where(
             r.c.id == decision.recommendation_id
@@ -531,6 +540,7 @@ def set_manual_slos(
     *,
     actor: str,
     principal: str | None = None,
+    rights: ActingRights = ON_ANY_SERVICE,
     now: datetime | None = None,
 ) -> list[ManualSloWritten]:
     """Write every SLO and its audit entry in one transaction: all or nothing.
@@ -542,7 +552,9 @@ def set_manual_slos(
     written = []
     with engine.begin() as conn:
         for slo in slos:
-            service_pk = get_service(conn, slo.service_id).pk
+            service = get_service(conn, slo.service_id)
+            rights.require_for(service)
+            service_pk = service.pk
             previous = _locked_active_slo(conn, service_pk)
             targets = {column: (previous or {}).get(column) for column in TARGET_COLUMNS}
             targets.update(slo.targets)
