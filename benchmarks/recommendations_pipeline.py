@@ -25,18 +25,10 @@ from rich.console import Console
 from rich.table import Table
 
 from pipelines.definitions import DAILY_ASSETS, DAILY_CHECKS
+from pipelines.defs.recommendations.automation import RECOMMENDATION_CHAIN
 from pipelines.defs.telemetry.assets import service_graph_hourly, sli_hourly
 from pipelines.notifications import WebhookResource
 from pipelines.resources import OperationalStoreResource, PolarsParquetIOManager, TelemetryResource
-
-CHAIN = [
-    "graph_snapshot",
-    "scc_condensation",
-    "intrinsic_availability",
-    "composite_availability_bounds",
-    "slo_recommendations",
-    "published_recommendations",
-]
 
 
 def main() -> None:
@@ -89,7 +81,7 @@ def main() -> None:
             profiler.enable()
         result = dg.materialize(
             [*DAILY_ASSETS, *DAILY_CHECKS],
-            selection=CHAIN,
+            selection=RECOMMENDATION_CHAIN,  # what the daily job and the graph sensor run
             resources=resources,
             partition_key=last,
             run_config=quiet,

@@ -10,6 +10,9 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_HOME = Path(".slo-engine")
+#: Days of telemetry a recommendation may rest on: under a week misses the weekly cycle, over a
+#: year outlives the hourly data's retention. The setting and the API's parameter share it.
+LOOKBACK_MIN_DAYS, LOOKBACK_MAX_DAYS = 7, 365
 
 
 class Settings(BaseSettings):
@@ -43,7 +46,8 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=10, ge=0)
     lookback_days: int = Field(
         default=30,
-        ge=1,
+        ge=LOOKBACK_MIN_DAYS,
+        le=LOOKBACK_MAX_DAYS,
         description="Days of sli_hourly behind each pipeline recommendation. Read when the "
         "pipelines are imported: it shapes the assets' partition mappings.",
     )

@@ -8,7 +8,7 @@ recomputes and publishes first (the same right as deciding for the service)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.engine import Engine
 
@@ -24,6 +24,9 @@ from telemetry.prometheus_http import PrometheusError
 from telemetry.service_graph_sources import ServiceGraphSource
 from telemetry.sli_sources import SliSource
 
+#: Which SLI types a read returns.
+SliTypeFilter = Literal["availability", "latency", "all"]
+
 
 def read_recommendations(
     engine: Engine,
@@ -33,7 +36,7 @@ def read_recommendations(
     *,
     sli_source: SliSource,
     graph_source: ServiceGraphSource | None,
-    sli_type: str = "all",
+    sli_type: SliTypeFilter = "all",
     lookback_days: int | None = None,
     force_regenerate: bool = False,
 ) -> dict[str, Any]:
@@ -127,7 +130,7 @@ def read_recommendations(
     }
 
 
-def _cold_start_or_404(engine: Any, service_id: str, sli_type: str) -> dict[str, Any]:
+def _cold_start_or_404(engine: Engine, service_id: str, sli_type: SliTypeFilter) -> dict[str, Any]:
     with engine.connect() as conn:
         service_type = get_service(conn, service_id).service_type
     availability, latency = archetype_tiers(service_type)

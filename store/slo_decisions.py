@@ -167,7 +167,7 @@ def decide(
         source=new_slo["source"] if new_slo else None,
         selected_tier=new_slo["selected_tier"] if new_slo else None,
         modification_delta=delta if new_slo else None,
-        activated_at=datetime.fromisoformat(new_slo["activated_at"]) if new_slo else None,
+        activated_at=now if new_slo else None,
         activated_by=new_slo["activated_by"] if new_slo else None,
     )
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from config.settings import LOOKBACK_MAX_DAYS, LOOKBACK_MIN_DAYS
 from serving.deps import EngineDep, SettingsDep
-from serving.recommendation_reads import read_recommendations
+from serving.recommendation_reads import SliTypeFilter, read_recommendations
 from serving.schemas.recommendations import SloRecommendationsOut
 from serving.security import PrincipalDep
 from serving.service_id import ServiceIdPath
@@ -22,12 +23,12 @@ def get_slo_recommendations(
     settings: SettingsDep,
     principal: PrincipalDep,
     request: Request,
-    sli_type: Literal["availability", "latency", "all"] = "all",
+    sli_type: SliTypeFilter = "all",
     lookback_days: Annotated[
         int | None,
         Query(
-            ge=7,
-            le=365,
+            ge=LOOKBACK_MIN_DAYS,
+            le=LOOKBACK_MAX_DAYS,
             description="Days of telemetry. Recomputing with another window than the published "
             "one needs `force_regenerate=true` (default then: SLO_LOOKBACK_DAYS, the daily "
             "run's); a plain read with a different value is refused (422).",

@@ -21,9 +21,10 @@ def test_lookback_and_partitions_start_keep_their_env_names(
     monkeypatch.setenv("SLO_LOOKBACK_DAYS", "7")
     monkeypatch.setenv("SLO_PARTITIONS_START", "2025-06-01")
     assert (Settings().lookback_days, Settings().partitions_start) == (7, "2025-06-01")
-    monkeypatch.setenv("SLO_LOOKBACK_DAYS", "0")
-    with pytest.raises(ValueError, match="lookback_days"):
-        Settings()
+    for outside in ("0", "6", "366"):  # the API's lookback_days range, 7-365, one rule
+        monkeypatch.setenv("SLO_LOOKBACK_DAYS", outside)
+        with pytest.raises(ValueError, match="lookback_days"):
+            Settings()
 
 
 def test_the_pipeline_constants_come_from_the_settings() -> None:
