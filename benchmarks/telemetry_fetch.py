@@ -25,6 +25,8 @@ from pathlib import Path
 
 import httpx
 from bench_support import free_port
+from prometheus_api_client import PrometheusConnect
+from requests.adapters import Retry
 from rich.console import Console
 from rich.table import Table
 
@@ -75,6 +77,27 @@ def recorded(recorder: Recorder, fn: Callable[[], object]) -> list[Request]:
     recorder.sent.clear()
     fn()
     return list(recorder.sent)
+
+
+def through(
+    query_range: Callable[[str, datetime, datetime, int], object],
+    query: Callable[[str, datetime], object],
+    requests: list[Request],
+) -> Callable[[], None]:
+    """Replay recorded requests through a client's own range and instant query calls."""
+
+    def at(value: str) -> datetime:
+        return datetime.fromtimestamp(float(value), UTC)
+
+    def send() -> None:
+        for path, params in requests:
+            p = dict(params)
+            if path.endswith("query_range"):
+                query_range(p["query"], at(p["start"]), at(p["end"]), int(p["step"]))
+            else:
+                query(p["query"], at(p["time"]))
+
+    return send
 
 
 def main() -> None:
@@ -137,6 +160,18 @@ def main() -> None:
 
             floor = median_time(bare(sli_sent), args.repeat)
             graph_floor = median_time(bare(graph_sent), args.repeat)
+            # The client we could use instead (issue 17): prometheus-api-client, the same
+            # queries, each answer parsed, next to ours doing the same, both sequential.
+            ours = median_time(through(client.query_range, client.query, sli_sent), args.repeat)
+            with PrometheusConnect(url=server.url, retry=Retry(total=0), timeout=60) as pac:
+                theirs = median_time(
+                    through(
+                        lambda q, a, b, step: pac.custom_query_range(q, a, b, str(step)),
+                        lambda q, at: pac.custom_query(q, params={"time": at.timestamp()}),
+                        sli_sent,
+                    ),
+                    args.repeat,
+                )
 
             services = telemetry.services
             sample = services[: args.per_service_sample] if args.per_service_sample else services
@@ -186,6 +221,14 @@ def main() -> None:
                   str(n), f"{fleet_wide:.3f}", "", "")  # fmt: skip
     table.add_row(f"floor: bare HTTP of the same {n} queries, sequential", str(n), f"{floor:.3f}",
                   "pipeline ≤ 1.5× floor", f"{fleet_wide / floor:.2f}×")  # fmt: skip
+    table.add_row(f"our client (httpx + orjson): the {n} queries, parsed, sequential", str(n),
+                  f"{ours:.3f}", "", f"{ours / floor:.2f}×")  # fmt: skip
+    table.add_row("prometheus-api-client (requests + json): the same, parsed, sequential",
+                  str(n), f"{theirs:.3f}", "", f"{theirs / floor:.2f}×")  # fmt: skip
+    with_theirs = fleet_wide - ours + theirs
+    table.add_row("pipeline if it fetched through prometheus-api-client (estimate: "
+                  "pipeline − ours + theirs)", str(n), f"{with_theirs:.3f}",
+                  "≤ 1.5× floor to adopt it", f"{with_theirs / floor:.2f}×")  # fmt: skip
     scaled = f", {len(sample)} timed and scaled" if args.per_service_sample else ""
     table.add_row(
         f"per service, TRD TelemetryQueryService plan{scaled}",

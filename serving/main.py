@@ -13,7 +13,7 @@ from serving.body_limit import BodySizeLimitMiddleware
 from serving.observability import RequestContextMiddleware, metrics_payload
 from serving.openapi_document import install_openapi
 from serving.problems import install_problem_handlers
-from serving.rate_limit import CredentialGate, RateLimiter, rate_limit
+from serving.rate_limit import CredentialGate, CredentialGateMiddleware, RateLimiter, rate_limit
 from serving.routes import (
     auto_approval,
     circular_dependencies,
@@ -102,5 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Prometheus exposition of the engine itself (TRD §11.2); no per-service labels."""
         return Response(metrics_payload(request.app.state.engine), media_type=CONTENT_TYPE_LATEST)
 
-    app.add_middleware(RequestContextMiddleware)  # outermost: ids and timings cover everything
+    app.add_middleware(RequestContextMiddleware)  # ids and timings cover everything below
+    # Outermost: an address the credential gate refuses is answered before any other work.
+    app.add_middleware(CredentialGateMiddleware)
     return app

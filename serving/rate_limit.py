@@ -16,14 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import redis
 import redis.asyncio
 from cachetools import TTLCache
 from fastapi import Request, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from config.settings import Settings
-from serving.problems import Problem
-from serving.security import authenticate, route_template
+from serving.observability import RATE_LIMITED
+from serving.problems import PROBLEM_MEDIA_TYPE, Problem, problem_body
+from serving.security import Authenticator, authenticate, credential_of, route_template
 
 log = logging.getLogger("slo_engine.rate_limit")
 
@@ -164,25 +167,37 @@ class CredentialGate:
         #: many addresses cannot grow it; an evicted address only costs a draw again.
         self._refused: TTLCache[str, float] = TTLCache(maxsize=10_000, ttl=60)
 
+    def refused_for(self, address: str) -> float | None:
+        """Seconds `address` stays refused, from memory (no I/O); None when it is not."""
+        until = self._refused.get(address)
+        left = None if until is None else until - time.monotonic()
+        return left if left is not None and left > 0 else None
+
     async def admit(self, address: str) -> None:
         """Reserve a check for `address`, or raise 429 when it has failed too often."""
         if self.per_minute <= 0:
             return
-        now = time.monotonic()
-        until = self._refused.get(address)
-        if until is not None and now < until:
-            raise self._refusal(until - now)
+        left = self.refused_for(address)
+        if left is not None:
+            raise self._refusal(left)
         verdict = await self.limiter.draw(self._key(address), self.per_minute)
         if not verdict.allowed:
-            self._refused[address] = now + verdict.retry_after_s
+            self._refused[address] = time.monotonic() + verdict.retry_after_s
+            log.warning(
+                "credential checks refused for an address",
+                extra={"fields": {"address": address, "seconds": round(verdict.retry_after_s, 1),
+                                  "per_minute": self.per_minute}},
+            )  # fmt: skip
             raise self._refusal(verdict.retry_after_s)
 
     def _refusal(self, retry_after_s: float) -> RateLimitedProblem:
         retry = max(1, math.ceil(retry_after_s))
-        return RateLimitedProblem(
+        return RateLimitedProblem(self.refusal_detail(retry), headers={"Retry-After": str(retry)})
+
+    def refusal_detail(self, retry_s: int) -> str:
+        return (
             f"More than {self.per_minute} failed authentications per minute from this "
-            f"address. Retry in {retry} s.",
-            headers={"Retry-After": str(retry)},
+            f"address. Retry in {retry_s} s."
         )
 
     async def succeeded(self, address: str) -> None:
@@ -221,3 +236,63 @@ async def rate_limit(request: Request, response: Response) -> None:
             headers={**headers, "Retry-After": str(retry)},
         )
     response.headers.update(headers)
+
+
+class CredentialGateMiddleware:
+    """The gate's refusal, answered before anything else runs (outermost ASGI layer).
+
+    While an address is refused (`CredentialGate.refused_for`, memory only), a request from it
+    whose credential is not a known key gets its 429 here: no routing, no dependencies, no
+    access-log line, no JSON encoder — a few dictionary lookups and two ASGI messages. Measured
+    with `benchmarks/bogus_keys.py` (README): answered inside FastAPI, each refusal still cost
+    the path through the middleware stack, the router and the exception handlers, and a flood
+    of 200/s raised good clients' p95 by about 1.5×. Refusals are counted in
+    `slo_engine_rate_limited_total{endpoint="credential-gate"}`; the gate logs once per refused
+    period, not once per request. A known key passes: a neighbour behind the same address is
+    never slowed by the attacker."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            retry = self._refused(scope)
+            if retry is not None:
+                await self._answer(scope, send, retry)
+                return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _refused(scope: Scope) -> int | None:
+        state = scope["app"].state
+        gate: CredentialGate = state.credential_gate
+        if gate.per_minute <= 0 or not gate._refused:
+            return None
+        client = scope.get("client")
+        left = gate.refused_for(client[0] if client else "unknown")
+        if left is None:
+            return None
+        credential = credential_of(dict(scope.get("headers") or []))
+        authenticator: Authenticator | None = getattr(state, "authenticator", None)
+        if credential is None or authenticator is None or authenticator.knows(credential):
+            return None  # no credential: the 401 that asks for one; a known key: served
+        return max(1, math.ceil(left))
+
+    @staticmethod
+    async def _answer(scope: Scope, send: Send, retry: int) -> None:
+        gate: CredentialGate = scope["app"].state.credential_gate
+        body = orjson.dumps(problem_body(
+            status=429, slug=RateLimitedProblem.slug, title=RateLimitedProblem.title,
+            detail=gate.refusal_detail(retry), instance=scope.get("path", ""),
+        ))  # fmt: skip
+        RATE_LIMITED.labels("credential-gate").inc()
+        await send({
+            "type": "http.response.start",
+            "status": 429,
+            "headers": [
+                (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", str(retry).encode()),
+            ],
+        })  # fmt: skip
+        await send({"type": "http.response.body", "body": body})

@@ -120,6 +120,13 @@ class Authenticator:
                 raise RejectedCredentialProblem(rejected.detail, headers=rejected.headers)
             return self._keys.get(digest) if request.headers.get("x-api-key") else None
 
+    def knows(self, credential: str) -> bool:
+        """A key verified a moment ago (its owner passes the gate whatever its neighbours do)."""
+        if self.settings.auth == "disabled":
+            return True
+        with self._lock:
+            return _digest(credential) in self._keys
+
     def _reject(self, credential: str, problem: RejectedCredentialProblem) -> None:
         if self._rejected is not None:
             with self._lock:
@@ -211,11 +218,16 @@ class Authenticator:
 
 
 def _credential(request: Request) -> str | None:
-    """The presented API key or bearer token, whichever the request carries."""
-    key = request.headers.get("x-api-key")
+    return credential_of(dict(request.scope.get("headers") or []))
+
+
+def credential_of(headers: dict[bytes, bytes]) -> str | None:
+    """The presented API key or bearer token, whichever the request carries, from the raw
+    ASGI headers (lower-cased names), so a layer running before any `Request` reads it too."""
+    key = headers.get(b"x-api-key")
     if key:
-        return key
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        return key.decode("latin-1")
+    scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
     return (token.strip() or None) if scheme.lower() == "bearer" else None
 
 

@@ -1,8 +1,9 @@
 """A small Prometheus HTTP API client that fails fast and politely.
 
-Transient failures are retried with backoff (1 s, 2 s, 4 s); a circuit breaker stops hammering a
-Prometheus that is down (10 consecutive failures open it for 30 s, then one probe is let
-through); a bad query is reported at once with Prometheus's own error text, never retried.
+Transient failures are retried with backoff (1 s, 2 s, 4 s; `tenacity`); a circuit breaker
+stops hammering a Prometheus that is down (10 consecutive failures open it for 30 s, then one
+probe is let through); a bad query is reported at once with Prometheus's own error text,
+never retried.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import httpx
 import orjson
+import tenacity
 from prometheus_client import Counter, Histogram
 
 #: TRD §11.2 metrics of the engine's own Prometheus use (no per-service labels).
@@ -166,49 +168,62 @@ class PrometheusClient:
         return "the last readiness probe could not reach Prometheus"
 
     def _get(self, path: str, params: dict[str, str]) -> Any:
+        """One query, retried (tenacity) while Prometheus fails transiently; the breaker is
+        asked before every attempt, so an open circuit ends the retries at once."""
         query_type = "range" if path.endswith("query_range") else "instant"
-        last_error = "no attempt made"
-        for attempt in range(len(self.backoff_s) + 1):
-            with self._lock:
-                try:
-                    self.breaker.before_call()
-                except PrometheusError:
-                    QUERY_ERRORS.labels(query_type, "circuit_open").inc()
-                    raise
-                self.calls += 1
-            started = time.perf_counter()
-            try:
-                response = self._client().get(path, params=params)
-                QUERY_DURATION.labels(query_type).observe(time.perf_counter() - started)
-                if 400 <= response.status_code < 500 and response.status_code != 429:
-                    with self._lock:
-                        self.breaker.record_success()  # the server is fine; the query is not
-                    QUERY_ERRORS.labels(query_type, "bad_query").inc()
-                    raise PrometheusQueryError(_error_text(response))
-                response.raise_for_status()
-                body = orjson.loads(response.content)  # 3-5x faster than json on big matrices
-                with self._lock:
-                    self.breaker.record_success()  # it answered, even if only with an error
-                    self._last_answer_at = self.breaker.clock()
-                if body.get("status") != "success":
-                    raise PrometheusQueryError(body.get("error", "query failed"))
-                return body["data"]
-            except (httpx.TransportError, httpx.HTTPStatusError, orjson.JSONDecodeError) as exc:
-                QUERY_ERRORS.labels(query_type, type(exc).__name__).inc()
-                with self._lock:
-                    self.breaker.record_failure()
-                last_error = f"{type(exc).__name__}: {exc}"
-                if attempt < len(self.backoff_s):
-                    self.sleep(self.backoff_s[attempt])
-            except BaseException:
-                # Neither verdict (e.g. a bad query or an unexpected error): never leave the
-                # breaker half-open with a probe that will not report back.
-                self.breaker.release_probe()
-                raise
-        raise PrometheusError(
-            f"Prometheus at {self.url} did not answer after {len(self.backoff_s) + 1} "
-            f"attempts ({last_error})"
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(len(self.backoff_s) + 1),
+            # backoff_s[i] after the i-th failure: the configured schedule, verbatim.
+            wait=tenacity.wait_chain(*(tenacity.wait_fixed(s) for s in self.backoff_s))
+            if self.backoff_s
+            else tenacity.wait_none(),
+            retry=tenacity.retry_if_exception_type(_TransientError),
+            sleep=self.sleep,
+            reraise=True,
         )
+        try:
+            return retrying(self._attempt, path, params, query_type)
+        except _TransientError as exc:
+            raise PrometheusError(
+                f"Prometheus at {self.url} did not answer after {len(self.backoff_s) + 1} "
+                f"attempts ({exc})"
+            ) from exc
+
+    def _attempt(self, path: str, params: dict[str, str], query_type: str) -> Any:
+        with self._lock:
+            try:
+                self.breaker.before_call()
+            except PrometheusError:
+                QUERY_ERRORS.labels(query_type, "circuit_open").inc()
+                raise
+            self.calls += 1
+        started = time.perf_counter()
+        try:
+            response = self._client().get(path, params=params)
+            QUERY_DURATION.labels(query_type).observe(time.perf_counter() - started)
+            if 400 <= response.status_code < 500 and response.status_code != 429:
+                with self._lock:
+                    self.breaker.record_success()  # the server is fine; the query is not
+                QUERY_ERRORS.labels(query_type, "bad_query").inc()
+                raise PrometheusQueryError(_error_text(response))
+            response.raise_for_status()
+            body = orjson.loads(response.content)  # 3-5x faster than json on big matrices
+            with self._lock:
+                self.breaker.record_success()  # it answered, even if only with an error
+                self._last_answer_at = self.breaker.clock()
+            if body.get("status") != "success":
+                raise PrometheusQueryError(body.get("error", "query failed"))
+            return body["data"]
+        except (httpx.TransportError, httpx.HTTPStatusError, orjson.JSONDecodeError) as exc:
+            QUERY_ERRORS.labels(query_type, type(exc).__name__).inc()
+            with self._lock:
+                self.breaker.record_failure()
+            raise _TransientError(f"{type(exc).__name__}: {exc}") from exc
+        except BaseException:
+            # Neither verdict (e.g. a bad query or an unexpected error): never leave the
+            # breaker half-open with a probe that will not report back.
+            self.breaker.release_probe()
+            raise
 
     def query_range(
         self, query: str, start: datetime, end: datetime, step_s: int
@@ -229,6 +244,10 @@ class PrometheusClient:
         data = self._get("/api/v1/query", {"query": query, "time": f"{at.timestamp():.3f}"})
         result: list[dict[str, Any]] = data["result"]
         return result
+
+
+class _TransientError(Exception):
+    """A failure worth another attempt (no answer, 5xx, 429, a garbled body)."""
 
 
 def _error_text(response: httpx.Response) -> str:

@@ -213,3 +213,43 @@ def test_a_success_forgets_the_remembered_refusal(settings: Settings) -> None:
         await gate.admit("shared-nat")  # its tokens are back: admitted
 
     asyncio.run(scenario())
+
+
+def test_a_refused_address_is_answered_before_the_application_runs(
+    settings: Settings, real_key: str, checks: list[str]
+) -> None:
+    """While an address is refused, its unknown credentials get their 429 from the outermost
+    layer: no routing, no authentication dependency, no request log (the flood's cost)."""
+    from prometheus_client import REGISTRY
+
+    def early() -> float:
+        value = REGISTRY.get_sample_value(
+            "slo_engine_rate_limited_total", {"endpoint": "credential-gate"}
+        )
+        return value or 0.0
+
+    before = early()
+    with _client(settings, _address(), auth_attempts_per_minute=2) as client:
+        good = {"X-API-Key": real_key}
+        assert client.get(SERVICES, headers=good).status_code == 200  # a known key, cached
+        answers = [
+            client.get(f"{SERVICES}?n={n}", headers={"X-API-Key": _guess(real_key, n)})
+            for n in range(10)
+        ]
+        statuses = [a.status_code for a in answers]
+        assert statuses == [401, 401] + [429] * 8, statuses
+        # The first refusal is the gate's draw inside the app; the next seven never reach it.
+        assert early() - before == 7
+        refused = answers[-1]
+        assert "x-request-id" not in refused.headers  # the request-context layer never ran
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert int(refused.headers["Retry-After"]) >= 1
+        body = refused.json()
+        assert body["status"] == 429 and body["instance"] == SERVICES
+        assert body["type"].endswith("/rate-limited") and "failed authentications" in body["detail"]
+        assert len(checks) == 3  # the good key once, two guesses; nothing after the refusal
+        # The known key behind the same address is still served, through the whole app.
+        served = client.get(SERVICES, headers=good)
+        assert served.status_code == 200 and "x-request-id" in served.headers
+        # No credential at all is not the gate's business: the 401 that asks for one.
+        assert client.get(SERVICES).status_code == 401
