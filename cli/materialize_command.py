@@ -21,7 +21,10 @@ def materialize(
     ] = None,
     days: Annotated[int, typer.Option(min=1, help="Number of daily partitions ending there.")] = 1,
     assets: Annotated[
-        str, typer.Option(help="telemetry (SLIs, observed graph) | all (+ recommendations)")
+        str,
+        typer.Option(
+            help="telemetry (SLIs, observed graph) | all (+ recommendations, then the dashboard)"
+        ),
     ] = "all",
     show: Annotated[bool, typer.Option(hidden=True)] = True,
 ) -> None:
@@ -71,8 +74,37 @@ def materialize(
         if show or not result.success:
             console.print(table)
         failed = failed or not result.success
+    if assets == "all" and not failed:
+        failed = not _materialize_dashboard(instance, show)
     if failed:
         raise typer.Exit(code=1)
+
+
+def _materialize_dashboard(instance: object, show: bool) -> bool:
+    """The organisational dashboard (hourly in production) once the partitions are in, so the
+    /api/v1/dashboard endpoints answer right after a run, not at the next full hour."""
+    import dagster as dg
+
+    from pipelines.definitions import build_resources
+    from pipelines.defs.dashboard.assets import slo_dashboard
+
+    result = dg.materialize(
+        [slo_dashboard],
+        resources=build_resources(),
+        instance=instance,  # type: ignore[arg-type]
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+    )
+    if show or not result.success:
+        shown: dict[str, object] = {
+            k: v.value
+            for materialization in result.asset_materializations_for_node("slo_dashboard")
+            for k, v in materialization.metadata.items()
+            if isinstance(v.value, int | float) and not isinstance(v.value, bool)
+        }
+        status = "success" if result.success else "[red]FAILED[/red]"
+        console.print(f"slo_dashboard: {status} {_compact(shown)}")
+    return result.success
 
 
 def _compact(values: dict[str, object]) -> str:

@@ -1,4 +1,5 @@
-"""A small Prometheus HTTP API client that fails fast and politely.
+"""The Prometheus HTTP API client, failing fast and politely: `prometheus-api-client` does the
+HTTP (auth headers, TLS, range and instant queries), behind our retries and circuit breaker.
 
 Transient failures are retried with backoff (1 s, 2 s, 4 s; `tenacity`); a circuit breaker
 stops hammering a Prometheus that is down (10 consecutive failures open it for 30 s, then one
@@ -8,6 +9,8 @@ never retried.
 
 from __future__ import annotations
 
+import ast
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -15,10 +18,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import httpx
 import orjson
+import requests
+import requests.adapters
 import tenacity
+from prometheus_api_client import PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
 from prometheus_client import Counter, Histogram
+from urllib3.util.retry import Retry
 
 #: TRD §11.2 metrics of the engine's own Prometheus use (no per-service labels).
 QUERY_DURATION = Histogram(
@@ -102,47 +109,56 @@ class PrometheusClient:
     backoff_s: Sequence[float] = (1.0, 2.0, 4.0)
     breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
     sleep: Callable[[float], None] = time.sleep
-    transport: httpx.BaseTransport | None = None
+    #: Replaces the HTTP adapter under the library (tests answer without a network; the
+    #: telemetry benchmark records what was sent).
+    adapter: requests.adapters.BaseAdapter | None = None
+    verify_tls: bool = True
     calls: int = 0
 
-    _http: httpx.Client | None = field(default=None, repr=False)
+    _connect: PrometheusConnect | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     #: (breaker clock, answered?) of the last readiness ping, and when a query last succeeded:
     #: what a read can know about Prometheus without asking it again.
     _last_ping: tuple[float, bool] | None = field(default=None, repr=False)
     _last_answer_at: float | None = field(default=None, repr=False)
 
-    def _client(self) -> httpx.Client:
-        """One pooled, thread-safe connection for all queries (TLS set-up costs once)."""
+    def _client(self) -> PrometheusConnect:
+        """One pooled connection for all queries (TLS set-up costs once). The library's own
+        retries are off: one retry policy (ours) and a breaker that sees every failure."""
         with self._lock:
-            if self._http is None:
-                headers = (
-                    {"Authorization": f"Bearer {self.bearer_token}"} if self.bearer_token else {}
-                )
-                self._http = httpx.Client(
-                    base_url=self.url.rstrip("/"),
-                    headers=headers,
+            if self._connect is None:
+                session = requests.Session()
+                session.verify = self.verify_tls
+                url = self.url.rstrip("/")
+                self._connect = PrometheusConnect(
+                    url=url,
+                    headers=(
+                        {"Authorization": f"Bearer {self.bearer_token}"}
+                        if self.bearer_token
+                        else None
+                    ),
+                    retry=Retry(total=0, raise_on_status=False),
                     auth=self.basic_auth,
+                    session=session,
                     timeout=self.timeout_s,
-                    transport=self.transport,
                 )
-            return self._http
+                if self.adapter is not None:
+                    session.mount(url, self.adapter)  # after the library mounted its own
+            return self._connect
 
     def close(self) -> None:
         with self._lock:
-            if self._http is not None:
-                self._http.close()
-                self._http = None
+            if self._connect is not None:
+                self._connect.close()
+                self._connect = None
 
     def ping(self, timeout_s: float = 1.0) -> bool:
         """Does the server answer a trivial query now? For readiness reports: one try, a short
         timeout, and no effect on the circuit breaker or the retry policy."""
         try:
-            response = self._client().get(
-                "/api/v1/query", params={"query": "vector(1)"}, timeout=timeout_s
-            )
-            answered = response.status_code == 200
-        except httpx.HTTPError:
+            self._client().custom_query("vector(1)", timeout=timeout_s)
+            answered = True
+        except (requests.RequestException, PrometheusApiClientException, ValueError):
             answered = False
         self._last_ping = (self.breaker.clock(), answered)
         return answered
@@ -167,10 +183,9 @@ class PrometheusClient:
             return None
         return "the last readiness probe could not reach Prometheus"
 
-    def _get(self, path: str, params: dict[str, str]) -> Any:
+    def _get(self, query_type: str, send: Callable[[PrometheusConnect], Any]) -> Any:
         """One query, retried (tenacity) while Prometheus fails transiently; the breaker is
         asked before every attempt, so an open circuit ends the retries at once."""
-        query_type = "range" if path.endswith("query_range") else "instant"
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(len(self.backoff_s) + 1),
             # backoff_s[i] after the i-th failure: the configured schedule, verbatim.
@@ -182,14 +197,14 @@ class PrometheusClient:
             reraise=True,
         )
         try:
-            return retrying(self._attempt, path, params, query_type)
+            return retrying(self._attempt, query_type, send)
         except _TransientError as exc:
             raise PrometheusError(
                 f"Prometheus at {self.url} did not answer after {len(self.backoff_s) + 1} "
                 f"attempts ({exc})"
             ) from exc
 
-    def _attempt(self, path: str, params: dict[str, str], query_type: str) -> Any:
+    def _attempt(self, query_type: str, send: Callable[[PrometheusConnect], Any]) -> Any:
         with self._lock:
             try:
                 self.breaker.before_call()
@@ -199,50 +214,50 @@ class PrometheusClient:
             self.calls += 1
         started = time.perf_counter()
         try:
-            response = self._client().get(path, params=params)
+            result = send(self._client())
             QUERY_DURATION.labels(query_type).observe(time.perf_counter() - started)
-            if 400 <= response.status_code < 500 and response.status_code != 429:
+            with self._lock:
+                self.breaker.record_success()
+                self._last_answer_at = self.breaker.clock()
+            return result
+        except PrometheusApiClientException as exc:
+            status, text = _status_and_error(exc)
+            QUERY_DURATION.labels(query_type).observe(time.perf_counter() - started)
+            if 400 <= status < 500 and status != 429:
                 with self._lock:
                     self.breaker.record_success()  # the server is fine; the query is not
                 QUERY_ERRORS.labels(query_type, "bad_query").inc()
-                raise PrometheusQueryError(_error_text(response))
-            response.raise_for_status()
-            body = orjson.loads(response.content)  # 3-5x faster than json on big matrices
-            with self._lock:
-                self.breaker.record_success()  # it answered, even if only with an error
-                self._last_answer_at = self.breaker.clock()
-            if body.get("status") != "success":
-                raise PrometheusQueryError(body.get("error", "query failed"))
-            return body["data"]
-        except (httpx.TransportError, httpx.HTTPStatusError, orjson.JSONDecodeError) as exc:
-            QUERY_ERRORS.labels(query_type, type(exc).__name__).inc()
-            with self._lock:
-                self.breaker.record_failure()
+                raise PrometheusQueryError(text) from exc
+            self._failed(query_type, f"HTTP {status}")
+            raise _TransientError(f"HTTP {status}: {text}") from exc
+        except (requests.RequestException, ValueError) as exc:  # no answer, or a garbled one
+            self._failed(query_type, type(exc).__name__)
             raise _TransientError(f"{type(exc).__name__}: {exc}") from exc
         except BaseException:
-            # Neither verdict (e.g. a bad query or an unexpected error): never leave the
-            # breaker half-open with a probe that will not report back.
+            # Neither verdict (an unexpected error): never leave the breaker half-open with a
+            # probe that will not report back.
             self.breaker.release_probe()
             raise
+
+    def _failed(self, query_type: str, kind: str) -> None:
+        QUERY_ERRORS.labels(query_type, kind).inc()
+        with self._lock:
+            self.breaker.record_failure()
 
     def query_range(
         self, query: str, start: datetime, end: datetime, step_s: int
     ) -> list[dict[str, Any]]:
-        data = self._get(
-            "/api/v1/query_range",
-            {
-                "query": query,
-                "start": f"{start.timestamp():.3f}",
-                "end": f"{end.timestamp():.3f}",
-                "step": str(step_s),
-            },
+        result: list[dict[str, Any]] = self._get(
+            "range",
+            lambda prometheus: prometheus.custom_query_range(query, start, end, str(step_s)),
         )
-        result: list[dict[str, Any]] = data["result"]
         return result
 
     def query(self, query: str, at: datetime) -> list[dict[str, Any]]:
-        data = self._get("/api/v1/query", {"query": query, "time": f"{at.timestamp():.3f}"})
-        result: list[dict[str, Any]] = data["result"]
+        params = {"time": f"{at.timestamp():.3f}"}
+        result: list[dict[str, Any]] = self._get(
+            "instant", lambda prometheus: prometheus.custom_query(query, params=params)
+        )
         return result
 
 
@@ -250,8 +265,19 @@ class _TransientError(Exception):
     """A failure worth another attempt (no answer, 5xx, 429, a garbled body)."""
 
 
-def _error_text(response: httpx.Response) -> str:
+#: How prometheus-api-client words a non-200 answer: the status, then the body's repr.
+_ANSWER = re.compile(r"HTTP Status Code (\d+) \((b?'.*'|b?\".*\")\)\Z", re.DOTALL)
+
+
+def _status_and_error(exc: PrometheusApiClientException) -> tuple[int, str]:
+    """The status and Prometheus's own error text of a non-200 answer (the library keeps both
+    only in its message)."""
+    match = _ANSWER.match(str(exc))
+    if match is None:
+        return 0, str(exc)
+    raw = ast.literal_eval(match.group(2))
+    body = raw if isinstance(raw, bytes) else str(raw).encode()
     try:
-        return str(response.json().get("error", response.text))
-    except ValueError:
-        return response.text[:500]
+        return int(match.group(1)), str(orjson.loads(body).get("error", body.decode()))
+    except (orjson.JSONDecodeError, AttributeError):
+        return int(match.group(1)), body.decode("utf-8", "replace")[:500]

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from cli.main import app
 from config.settings import get_settings
+from serving.main import create_app
 from store.engine import make_engine
 from store.tables import circular_dependency_alerts, service_dependencies, services
 
@@ -98,6 +100,20 @@ def test_demo_runs_on_the_embedded_store(tmp_path: Path, monkeypatch: pytest.Mon
     assert len(list((tmp_path / "warehouse" / "observed_service_graph").glob("*.parquet"))) == 8
     assert len(list((tmp_path / "warehouse" / "slo_recommendations").glob("*.parquet"))) == 1
     assert "most common bottlenecks" in result.output
+    # The dashboard is materialized too: every dashboard endpoint answers after the demo.
+    assert "slo_dashboard: success" in result.output
+    monkeypatch.setenv("SLO_AUTH", "disabled")  # the demo's own way of serving
+    get_settings.cache_clear()
+    try:
+        with TestClient(create_app(get_settings())) as client:
+            for name in ("coverage", "error-budget-health", "recommendation-quality"):
+                answer = client.get(f"/api/v1/dashboard/{name}")
+                assert answer.status_code == 200, (name, answer.text)
+            assert answer.json()  # a real snapshot, not an empty body
+            coverage = client.get("/api/v1/dashboard/coverage").json()
+    finally:
+        get_settings.cache_clear()
+    assert coverage["total"]["services"] == 60
 
 
 def test_generate_with_telemetry_writes_partitions_truth_and_openmetrics(tmp_path: Path) -> None:

@@ -85,6 +85,7 @@ def test_recommendations_for_every_service_bounded_by_dependencies(
     warehouse = materialize_day.warehouse
     recs = pl.read_parquet(warehouse / "slo_recommendations" / f"{last}.parquet")
     bounds = pl.read_parquet(warehouse / "composite_availability_bounds" / f"{last}.parquet")
+    _shows_its_tables_in_dagster(result, recs, bounds)
     assert set(recs["service"]) == {n["service_id"] for n in topology.nodes}
     capped = recs.filter(pl.col("capped_by_bound"))
     assert (capped["availability_balanced"] <= capped["composite_bound"] * 100 + 1e-9).all()
@@ -260,3 +261,35 @@ def pytest_approx(value: float) -> Any:
     import pytest
 
     return pytest.approx(value, rel=1e-9)
+
+
+def _shows_its_tables_in_dagster(result: Any, recs: pl.DataFrame, bounds: pl.DataFrame) -> None:
+    """Dagster's UI: each asset's columns described, and the materializations' tables agree
+    with the warehouse rows they summarise."""
+    for asset in (graph_snapshot, composite_availability_bounds, slo_recommendations):
+        schema = asset.specs_by_key[asset.key].metadata["dagster/column_schema"]
+        described = {c.name: c.description for c in schema.columns}
+        assert all(described.values()), described
+    written = slo_recommendations.specs_by_key[slo_recommendations.key].metadata
+    assert [c.name for c in written["dagster/column_schema"].columns] == recs.columns
+
+    def table(node: str, name: str) -> list[dict[str, Any]]:
+        (materialization,) = result.asset_materializations_for_node(node)
+        return [record.data for record in materialization.metadata[name].records]
+
+    tiers = {row["tier"]: row for row in table("slo_recommendations", "tier_distribution")}
+    assert list(tiers) == ["conservative", "balanced", "aggressive"]
+    assert tiers["balanced"]["services"] == recs.height
+    assert tiers["balanced"]["availability_median"] == pytest_approx(
+        float(recs["availability_balanced"].median())  # type: ignore[arg-type]
+    )
+    assert (
+        tiers["conservative"]["availability_median"] <= tiers["aggressive"]["availability_median"]
+    )
+    bottlenecks = table("composite_availability_bounds", "bottlenecks")
+    counts = bounds.filter(pl.col("bottleneck").is_not_null())["bottleneck"].value_counts()
+    most = int(counts["count"].max())  # type: ignore[arg-type]
+    assert bottlenecks and bottlenecks[0]["services"] == most
+    first = bottlenecks[0]
+    constrained = bounds.filter(pl.col("bottleneck") == first["bottleneck"])["service"]
+    assert set(first["examples"].split(", ")) <= set(constrained)

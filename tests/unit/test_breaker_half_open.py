@@ -6,8 +6,9 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 
-import httpx
 import pytest
+import requests
+from support.prometheus_answers import OK, Answering
 
 from telemetry.prometheus_http import (
     CircuitBreaker,
@@ -18,7 +19,6 @@ from telemetry.prometheus_http import (
 
 THREADS = 10
 AT = datetime(2024, 1, 1, tzinfo=UTC)
-OK = {"status": "success", "data": {"resultType": "vector", "result": []}}
 
 
 class Clock:
@@ -38,13 +38,13 @@ class BlockingPrometheus:
         self.release = threading.Event()
         self._lock = threading.Lock()
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
+    def __call__(self, request: requests.PreparedRequest) -> tuple[int, dict[str, object] | str]:
         with self._lock:
             self.attempts += 1
         self.release.wait(timeout=3)
         if self.status != 200:
-            return httpx.Response(self.status, text="unavailable")
-        return httpx.Response(200, json=OK)
+            return self.status, "unavailable"
+        return 200, OK
 
 
 def _open_client(server: BlockingPrometheus) -> tuple[PrometheusClient, Clock]:
@@ -58,7 +58,7 @@ def _open_client(server: BlockingPrometheus) -> tuple[PrometheusClient, Clock]:
         backoff_s=(),
         breaker=breaker,
         sleep=lambda _: None,
-        transport=httpx.MockTransport(server),
+        adapter=Answering(server),
     )
     return client, clock
 
@@ -122,17 +122,17 @@ def test_a_failed_probe_reopens_and_the_others_still_fail_fast() -> None:
 
 
 def test_a_probe_ending_without_a_verdict_lets_the_next_call_probe() -> None:
-    def explode(request: httpx.Request) -> httpx.Response:
+    def explode(request: requests.PreparedRequest) -> tuple[int, str]:
         raise RuntimeError("unexpected")
 
     client, _ = _open_client(BlockingPrometheus())
-    client.transport = httpx.MockTransport(explode)
+    client.adapter = Answering(explode)
     with pytest.raises(RuntimeError):
         client.query("up", AT)
     assert client.breaker.state == "half_open"
     assert client.breaker.probe_in_flight is False
     client.close()
-    client.transport = httpx.MockTransport(lambda request: httpx.Response(200, json=OK))
+    client.adapter = Answering(lambda request: (200, OK))
     client.query("up", AT)
     assert client.breaker.state == "closed"
 

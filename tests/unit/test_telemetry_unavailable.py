@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import httpx
+import requests
+from support.prometheus_answers import OK, Answering
 
 from telemetry.prometheus_http import CircuitBreaker, PrometheusClient
-
-OK = {"status": "success", "data": {"resultType": "vector", "result": []}}
 
 
 class Clock:
@@ -20,16 +19,16 @@ class Clock:
 
 
 def _client(up: list[bool], clock: Clock) -> PrometheusClient:
-    def answer(request: httpx.Request) -> httpx.Response:
+    def answer(request: requests.PreparedRequest) -> tuple[int, dict[str, object]]:
         if not up[0]:
-            raise httpx.ConnectError("refused", request=request)
-        return httpx.Response(200, json=OK)
+            raise requests.ConnectionError("refused")
+        return 200, OK
 
     return PrometheusClient(
         "http://prometheus.invalid",
         backoff_s=(),
         breaker=CircuitBreaker(failure_threshold=1, reset_after_s=30, clock=clock),
-        transport=httpx.MockTransport(answer),
+        adapter=Answering(answer),
     )
 
 

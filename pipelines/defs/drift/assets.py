@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from analytics.drift import latency_drift
+from pipelines import asset_tables
 from pipelines.notifications import WebhookResource
 from pipelines.partitions import DAILY
 from pipelines.resources import OperationalStoreResource
@@ -33,6 +34,19 @@ SCHEMA = {
     "page_hinkley": pl.Boolean, "adwin": pl.Boolean, "ks": pl.Boolean, "ks_pvalue": pl.Float64,
     "p99_shift": pl.Float64, "hours_baseline": pl.Int64, "hours_recent": pl.Int64,
 }  # fmt: skip
+COLUMNS = {
+    "service": "The service.",
+    "confirmed": "A majority of the three detectors agree: the recommendation was expired.",
+    "votes": "Detectors that fired (0–3).",
+    "page_hinkley": "Page-Hinkley saw a sustained shift of the mean hourly p99.",
+    "adwin": "ADWIN's adaptive window cut between the baseline and the day.",
+    "ks": "Kolmogorov–Smirnov: the day's hourly p99s differ from the baseline's.",
+    "ks_pvalue": "The KS test's p-value.",
+    "p99_shift": "The day's median hourly p99 against the baseline's, as a fraction (+0.2: 20% "
+    "slower).",
+    "hours_baseline": "Hours with data in the 14-day baseline.",
+    "hours_recent": "Hours with data on the day.",
+}
 
 
 def _hourly_p99(frame: pl.DataFrame, start: datetime, hours: int) -> dict[str, np.ndarray]:
@@ -59,6 +73,7 @@ def _hourly_p99(frame: pl.DataFrame, start: datetime, hours: int) -> dict[str, n
         "Page-Hinkley + ADWIN + KS with a majority vote; confirmed drift expires the "
         "service's recommendations, audits drift_triggered and calls SLO_WEBHOOK_URL."
     ),
+    metadata=asset_tables.column_schema(SCHEMA, COLUMNS),
 )
 def drift_signals(
     context: dg.AssetExecutionContext,
@@ -103,12 +118,23 @@ def drift_signals(
         payload = {"event": "slo_drift_confirmed", "partition": context.partition_key,
                    "services": affected}  # fmt: skip
         delivery = webhook.post(payload)
+    frame = pl.DataFrame(rows, schema=SCHEMA)
+    confirmations = frame.filter(pl.col("confirmed")).sort("p99_shift", descending=True)
     return dg.Output(
-        pl.DataFrame(rows, schema=SCHEMA),
+        frame,
         metadata={
             "services_checked": len(rows),
             "confirmed": len(confirmed),
             "confirmed_services": dg.MetadataValue.json([d.service_id for d in confirmed][:100]),
+            "confirmations": asset_tables.table(
+                confirmations.select(CONFIRMATION_COLUMNS).head(50),
+                {name: COLUMNS[name] for name in CONFIRMATION_COLUMNS},
+            ),
             "webhook": delivery,
         },
     )
+
+
+#: What the confirmations table shows of each confirmed drift (the 50 largest shifts).
+CONFIRMATION_COLUMNS = ["service", "p99_shift", "votes", "page_hinkley", "adwin", "ks",
+                        "ks_pvalue"]  # fmt: skip

@@ -24,10 +24,13 @@ from analytics.intrinsic_availability import (
     intrinsic_totals,
 )
 from analytics.service_recommendation import recommend_service, recommendation_seed
+from analytics.sli_daily import rolled_up_columns
 from analytics.slo_tiers import fleet_prior
 from config.settings import get_settings
+from pipelines import asset_tables
+from pipelines.defs.recommendations import columns
 from pipelines.partitions import DAILY
-from pipelines.resources import OperationalStoreResource
+from pipelines.resources import DAILY_FALLBACK, OperationalStoreResource
 from store.active_targets import active_availability_targets
 from store.fleet_prior import save_fleet_prior
 from store.graph_snapshot import load_effective_graph, load_service_metadata, record_snapshot
@@ -41,7 +44,11 @@ LOOKBACK_DAYS = get_settings().lookback_days
 LOOKBACK_MAPPING = dg.TimeWindowPartitionMapping(
     start_offset=-(LOOKBACK_DAYS - 1), allow_nonexistent_upstream_partitions=True
 )
-LOOKBACK = dg.AssetIn("sli_hourly", partition_mapping=LOOKBACK_MAPPING)
+#: Days whose hourly partition retention removed are read from their `sli_daily` row
+#: (`analytics/sli_daily.py`: one row per day, `rolled_up_hours`, that the consumers spread).
+LOOKBACK = dg.AssetIn(
+    "sli_hourly", partition_mapping=LOOKBACK_MAPPING, metadata={DAILY_FALLBACK: "sli_daily"}
+)
 CALLS_LOOKBACK = dg.AssetIn("service_graph_hourly", partition_mapping=LOOKBACK_MAPPING)
 EDGE_SCHEMA = {
     "source": pl.String,
@@ -54,6 +61,23 @@ EDGE_SCHEMA = {
     # The snapshot's content hash on every row: what the recommendations are seeded by.
     "graph_hash": pl.String,
 }
+SCC_SCHEMA = {"service": pl.String, "supernode": pl.String, "size": pl.Int64,
+              "cycle_path": pl.String}  # fmt: skip
+BOUNDS_SCHEMA = {
+    "service": pl.String,
+    "requests": pl.Float64,  # over the lookback: what the delivered figure's precision rests on
+    "delivered": pl.Float64,
+    "own_availability": pl.Float64,
+    "composite_bound": pl.Float64,
+    "promised_bound": pl.Float64,
+    "absorbs": pl.Boolean,
+    "bottleneck": pl.String,
+    "distinct_dependencies": pl.Int64,
+    "service_type": pl.String,
+    "published_sla": pl.Float64,
+    "graph_hash": pl.String,
+    "composite": pl.String,
+}
 
 
 @dg.asset(
@@ -62,6 +86,7 @@ EDGE_SCHEMA = {
     kinds={"postgres", "parquet"},
     group_name="recommendations",
     description="The effective, non-stale dependency graph used for this day's recommendations.",
+    metadata=asset_tables.column_schema(EDGE_SCHEMA, columns.GRAPH_SNAPSHOT),
 )
 def graph_snapshot(
     context: dg.AssetExecutionContext, store: OperationalStoreResource
@@ -122,6 +147,7 @@ def graph_snapshot(
         "snapshot's edges, less hard ones tracing shows nobody calls), contracted to "
         "supernodes; `composite_availability_bounds` uses them as they are."
     ),
+    metadata=asset_tables.column_schema(SCC_SCHEMA, columns.SCC_CONDENSATION),
 )
 def scc_condensation(
     context: dg.AssetExecutionContext,
@@ -138,16 +164,7 @@ def scc_condensation(
         for cycle in cycles
         for member in cycle.members
     ]
-    frame = pl.DataFrame(
-        rows,
-        schema={
-            "service": pl.String,
-            "supernode": pl.String,
-            "size": pl.Int64,
-            "cycle_path": pl.String,
-        },
-        orient="row",
-    )
+    frame = pl.DataFrame(rows, schema=SCC_SCHEMA, orient="row")
     return dg.Output(
         frame, metadata={"supernodes": len(cycles), "services_in_cycles": frame.height}
     )
@@ -194,6 +211,7 @@ def supernodes_of(scc_condensation: pl.DataFrame) -> list[tuple[str, ...]]:
         "day's graph snapshot, the edges the bound multiplies. The bound multiplies these, "
         "never the observed availabilities."
     ),
+    metadata=asset_tables.column_schema(INTRINSIC_HOURLY_SCHEMA, columns.INTRINSIC_AVAILABILITY),
 )
 def intrinsic_availability(
     context: dg.AssetExecutionContext,
@@ -212,7 +230,7 @@ def intrinsic_availability(
     for day in range(LOOKBACK_DAYS):  # a day at a time: edges × hours stays small
         lo, hi = start + timedelta(days=day), start + timedelta(days=day + 1)
         sli = sli_hourly.filter(pl.col("hour") >= lo, pl.col("hour") < hi).select(
-            "service", "hour", "requests", "errors", "has_data"
+            "service", "hour", "requests", "errors", "has_data", *rolled_up_columns(sli_hourly)
         )
         calls = service_graph_hourly.filter(pl.col("hour") >= lo, pl.col("hour") < hi)
         parts.append(intrinsic_hourly(sli.collect(), edges, calls.collect(), assumed))
@@ -266,6 +284,7 @@ def snapshot_edges(graph_snapshot: pl.DataFrame) -> list[Edge]:
         "redundancy groups, supernodes, externals), in one fleet pass; with the bound if every "
         "dependency with an accepted SLO delivered only that."
     ),
+    metadata=asset_tables.column_schema(BOUNDS_SCHEMA, columns.BOUNDS),
 )
 def composite_availability_bounds(
     context: dg.AssetExecutionContext,
@@ -330,25 +349,28 @@ def composite_availability_bounds(
             "hard_edges_never_called": len(declared) - len(edges),
             "services_with_promised_dependencies": int(frame["promised_bound"].is_not_null().sum()),
             "bounds": dg.MetadataValue.md(_bounds_md(with_deps)),
+            "bottlenecks": asset_tables.table(top_bottlenecks(frame), columns.BOTTLENECKS),
         },
     )
 
 
-BOUNDS_SCHEMA = {
-    "service": pl.String,
-    "requests": pl.Float64,  # over the lookback: what the delivered figure's precision rests on
-    "delivered": pl.Float64,
-    "own_availability": pl.Float64,
-    "composite_bound": pl.Float64,
-    "promised_bound": pl.Float64,
-    "absorbs": pl.Boolean,
-    "bottleneck": pl.String,
-    "distinct_dependencies": pl.Int64,
-    "service_type": pl.String,
-    "published_sla": pl.Float64,
-    "graph_hash": pl.String,
-    "composite": pl.String,
-}
+def top_bottlenecks(bounds: pl.DataFrame, top: int = 10) -> pl.DataFrame:
+    """The dependencies that are the bottleneck of most services' bounds, with those services:
+    where fixing one thing raises the most ceilings."""
+    own = dict(bounds.select("service", "own_availability").iter_rows())
+    return (
+        bounds.filter(pl.col("bottleneck").is_not_null())
+        .group_by("bottleneck")
+        .agg(pl.len().alias("services"), pl.col("service").sort().head(5).alias("examples"))
+        .with_columns(
+            (pl.col("bottleneck").replace_strict(own, default=None, return_dtype=pl.Float64)
+             * 100).alias("own_availability"),
+            pl.col("examples").list.join(", "),
+        )
+        .sort("services", "bottleneck", descending=[True, False])
+        .head(top)
+        .select("bottleneck", "services", "own_availability", "examples")
+    )  # fmt: skip
 
 
 def _noise() -> pl.Expr:
@@ -407,6 +429,7 @@ def _chunks(items: list[str], size: int) -> list[list[str]]:
 
 def _window(lookback: pl.LazyFrame, services: list[str]) -> pl.DataFrame:
     """The lookback rows of some services, sorted so each service is one contiguous slice."""
+    rolled = rolled_up_columns(lookback)  # day rollups: their buckets sum 24 hours
     return (
         lookback.filter(pl.col("service").is_in(services))
         .select(
@@ -415,9 +438,10 @@ def _window(lookback: pl.LazyFrame, services: list[str]) -> pl.DataFrame:
             "requests",
             "errors",
             # Hourly bucket counts fit 32 bits; halving them halves the footprint.
-            pl.col("latency_buckets").cast(pl.List(pl.Int32)),
+            pl.col("latency_buckets").cast(pl.List(pl.Int64 if rolled else pl.Int32)),
             "cpu_throttling",
             "has_data",
+            *rolled,
         )
         .sort("service", "hour")
         .collect()
@@ -477,6 +501,7 @@ RECOMMENDATION_SCHEMA = {
         "Three tiers of availability and latency SLOs per service from the lookback's hourly "
         "SLIs, the balanced availability capped by the composite bound, in the TRD's shape."
     ),
+    metadata=asset_tables.column_schema(RECOMMENDATION_SCHEMA, columns.RECOMMENDATIONS),
 )
 def slo_recommendations(
     context: dg.AssetExecutionContext,
@@ -557,9 +582,32 @@ def slo_recommendations(
             "cold_start": int(frame["cold_start"].sum()),
             "capped_by_bound": int(frame["capped_by_bound"].sum()),
             "median_balanced_availability": float(frame["availability_balanced"].median() or 0.0),  # type: ignore[arg-type]
+            "tier_distribution": asset_tables.table(
+                tier_distribution(frame), columns.TIER_DISTRIBUTION
+            ),
             **{f"explanation_{k}": v for k, v in fit.items()},
         },
     )
+
+
+def tier_distribution(recommendations: pl.DataFrame) -> pl.DataFrame:
+    """Per tier, how the fleet's targets spread: what a reviewer checks before approving."""
+    rows = []
+    for tier in ("conservative", "balanced", "aggressive"):
+        availability = recommendations[f"availability_{tier}"].drop_nulls()
+        latency = recommendations[f"latency_{tier}_ms"].drop_nulls()
+        rows.append({
+            "tier": tier,
+            "services": availability.len(),
+            "availability_p10": availability.quantile(0.1),
+            "availability_median": availability.median(),
+            "availability_p90": availability.quantile(0.9),
+            "latency_median_ms": latency.median(),
+            "latency_p90_ms": latency.quantile(0.9),
+        })  # fmt: skip
+    spreads = {name: pl.Float64 for name in list(columns.TIER_DISTRIBUTION)[2:]}
+    schema = {"tier": pl.String, "services": pl.Int64, **spreads}
+    return pl.DataFrame(rows, schema=schema)
 
 
 @dg.asset(
