@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 import polars as pl
 
 from analytics.composite_availability import Edge
+from analytics.sli_daily import calls_at_sli_grain
 
 #: One row per service and hour: what the estimate saw and what it concluded.
 INTRINSIC_HOURLY_SCHEMA = pl.Schema(
@@ -102,7 +103,13 @@ def intrinsic_hourly(
     (`composite_inputs`), so noise does not bias a service's own availability down. An hour
     is flagged `capped` only when its errors fall more than three standard deviations below
     what its dependencies alone explain: it beat the product.
+
+    Rows of `sli` that stand for a whole day (`rolled_up_hours`, days whose hourly partition
+    retention removed: `analytics/sli_daily.py`) are estimated as one period: that day's
+    calls are summed to the row's hour first.
     """
+    if edge_calls is not None:
+        edge_calls = calls_at_sli_grain(edge_calls, sli)
     observed = (
         sli.filter(pl.col("has_data") & (pl.col("requests") > 0))
         .select(

@@ -15,6 +15,7 @@ from cli.graph_commands import graph_app
 from cli.materialize_command import materialize
 from cli.prometheus_commands import prometheus_app
 from cli.serve_command import serve
+from cli.warehouse_commands import warehouse_app
 
 app = typer.Typer(help="SLO Recommendation Engine", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -22,6 +23,7 @@ app.add_typer(fleet_app, name="fleet")
 app.add_typer(graph_app, name="graph")
 app.add_typer(prometheus_app, name="prometheus")
 app.add_typer(api_keys_app, name="api-keys")
+app.add_typer(warehouse_app, name="warehouse")
 app.command("serve")(serve)
 app.command("materialize")(materialize)
 app.command("demo")(demo)

@@ -6,13 +6,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_HOME = Path(".slo-engine")
 #: Days of telemetry a recommendation may rest on: under a week misses the weekly cycle, over a
 #: year outlives the hourly data's retention. The setting and the API's parameter share it.
 LOOKBACK_MIN_DAYS, LOOKBACK_MAX_DAYS = 7, 365
+#: Hourly SLIs are kept at least this long: drift detection compares a day's hours with the 14
+#: days before it (`pipelines/defs/drift`), and that baseline must stay hourly.
+HOURLY_RETENTION_MIN_DAYS = 15
 
 
 class Settings(BaseSettings):
@@ -50,6 +53,13 @@ class Settings(BaseSettings):
         le=LOOKBACK_MAX_DAYS,
         description="Days of sli_hourly behind each pipeline recommendation. Read when the "
         "pipelines are imported: it shapes the assets' partition mappings.",
+    )
+    hourly_retention_days: int = Field(
+        default=90,
+        ge=HOURLY_RETENTION_MIN_DAYS,
+        description="Days of sli_hourly partitions kept in the warehouse (TRD §7.2: hourly SLIs "
+        "dominate storage); older hours are removed once their day's sli_daily rollup exists. "
+        "At least the lookback, so the daily run's lookback is always hourly.",
     )
     partitions_start: str = Field(
         default="2026-01-01",
@@ -130,6 +140,14 @@ class Settings(BaseSettings):
         default=None, description="Where confirmed drift is announced (POST, JSON; TRD FR-9)."
     )
 
+    # Backstage's software catalog as a discovery source (`slo-engine graph import-backstage`).
+    backstage_url: str | None = Field(
+        default=None, description="Backstage base URL; the catalog API is {url}/api/catalog."
+    )
+    backstage_token: SecretStr | None = Field(
+        default=None, description="Bearer token for Backstage's catalog API (a static token)."
+    )
+
     # Burn-rate alerts generated for accepted SLOs (TRD FR-10).
     alert_period_days: Literal[28, 30] = Field(
         default=30, description="SLO period the burn-rate factors are scaled to."
@@ -171,6 +189,16 @@ class Settings(BaseSettings):
             f"{'is' if len(missing) == 1 else 'are'} not: bearer tokens would be accepted from "
             "any issuer or for any audience. Set them, or unset SLO_OIDC_JWKS_URL."
         )
+
+    @model_validator(mode="after")
+    def _hourly_retention_covers_the_lookback(self) -> Self:
+        if self.hourly_retention_days < self.lookback_days:
+            raise ValueError(
+                f"SLO_HOURLY_RETENTION_DAYS ({self.hourly_retention_days}) is shorter than "
+                f"SLO_LOOKBACK_DAYS ({self.lookback_days}): the daily run would lose the hours "
+                "its own lookback reads. Keep hourly SLIs at least as long as the lookback."
+            )
+        return self
 
     @model_validator(mode="after")
     def _oidc_fails_closed(self) -> Self:

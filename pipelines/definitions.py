@@ -29,7 +29,12 @@ from pipelines.defs.recommendations.checks import (
     targets_in_range,
     tiers_are_ordered,
 )
-from pipelines.defs.telemetry.assets import service_graph_hourly, sli_hourly
+from pipelines.defs.telemetry.assets import (
+    service_graph_hourly,
+    sli_daily,
+    sli_hourly,
+    sli_hourly_retention,
+)
 from pipelines.defs.telemetry.automation import daily_job, daily_schedule
 from pipelines.defs.telemetry.checks import sli_hourly_completeness, sli_hourly_counts_are_possible
 from pipelines.notifications import WebhookResource
@@ -46,7 +51,13 @@ def build_resources() -> dict[str, object]:
     }
 
 
-TELEMETRY_ASSETS = [sli_hourly, service_graph_hourly, observed_service_graph]
+TELEMETRY_ASSETS = [
+    sli_hourly,
+    sli_daily,  # the day rolled up (DuckDB); then retention removes old hours
+    sli_hourly_retention,
+    service_graph_hourly,
+    observed_service_graph,
+]
 DAILY_ASSETS = [
     *TELEMETRY_ASSETS,
     graph_snapshot,

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from pydantic import PrivateAttr
 from sqlalchemy.engine import Engine
 
+from analytics.sli_daily import lookback_rows_from_daily
 from config.settings import Settings, get_settings
 from store.engine import make_engine
 from store.tables import services
@@ -169,19 +170,44 @@ class PolarsParquetIOManager(dg.ConfigurableIOManager):
         temporary.replace(path)
         context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
 
+    def partition_path(self, asset: str | dg.AssetKey, partition: str | None) -> Path:
+        """Where a partition of an asset lives (whether or not it was written)."""
+        return self._path(dg.AssetKey.from_coercible(asset), partition)
+
     def load_input(self, context: dg.InputContext) -> pl.DataFrame | pl.LazyFrame:
         """A DataFrame, or a LazyFrame when the input is annotated so: then only the columns
         and rows the asset asks for are ever read (a 30-day lookback of a 5,000-service fleet
-        is millions of rows)."""
+        is millions of rows).
+
+        An input whose definition metadata names a daily rollup (`DAILY_FALLBACK`: the
+        lookbacks of `sli_hourly`) reads a partition whose file retention removed from that
+        rollup's file instead, converted by `analytics.sli_daily.lookback_rows_from_daily`."""
         key = context.asset_key
-        if context.has_asset_partitions:
-            paths = [self._path(key, p) for p in context.asset_partition_keys]
-        else:
-            paths = [self._path(key, None)]
-        existing = [p for p in paths if p.exists()]
-        if not existing:
+        partitions = context.asset_partition_keys if context.has_asset_partitions else [None]
+        fallback = (context.definition_metadata or {}).get(DAILY_FALLBACK)
+        frames: list[pl.LazyFrame] = []
+        from_daily: list[str] = []
+        for partition in partitions:
+            path = self._path(key, partition)
+            if path.exists():
+                frames.append(pl.scan_parquet(path))
+            elif fallback and partition is not None:
+                daily = self.partition_path(fallback, partition)
+                if daily.exists():
+                    frames.append(lookback_rows_from_daily(pl.scan_parquet(daily)))
+                    from_daily.append(partition)
+        if not frames:
             raise FileNotFoundError(f"no materialized partition of {key.to_user_string()}")
+        if from_daily:
+            context.log.info(
+                "%s: %d day(s) read from %s (hourly partitions removed by retention): %s",
+                key.to_user_string(), len(from_daily), fallback, ", ".join(from_daily),
+            )  # fmt: skip
         # Partitions written before a column was added read it as null (diagonal concat).
-        if context.dagster_type.typing_type is pl.LazyFrame:
-            return pl.concat([pl.scan_parquet(p) for p in existing], how="diagonal_relaxed")
-        return pl.concat([pl.read_parquet(p) for p in existing], how="diagonal_relaxed")
+        lookback = pl.concat(frames, how="diagonal_relaxed")
+        return lookback if context.dagster_type.typing_type is pl.LazyFrame else lookback.collect()
+
+
+#: Input definition metadata naming the daily rollup that stands in for removed partitions of
+#: an hourly asset (`dg.AssetIn("sli_hourly", metadata={DAILY_FALLBACK: "sli_daily"})`).
+DAILY_FALLBACK = "slo_engine/daily_fallback"

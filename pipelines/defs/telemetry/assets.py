@@ -1,13 +1,18 @@
-"""Hourly SLIs for the whole fleet, one UTC day per partition."""
+"""Hourly SLIs for the whole fleet, one UTC day per partition; the day rolled up
+(`sli_daily`, DuckDB) and the hourly retention after it (`sli_hourly_retention`)."""
 
 from datetime import datetime, timedelta
 
 import dagster as dg
 import polars as pl
 
-from analytics.sli_schema import SLI_HOURLY_SCHEMA
+from analytics.sli_schema import SLI_DAILY_SCHEMA, SLI_HOURLY_SCHEMA
+from config.settings import get_settings
+from pipelines import asset_tables
+from pipelines.defs.telemetry.hourly_retention import retention_horizon, sweep_hourly
+from pipelines.defs.telemetry.sli_daily_rollup import completeness_summary, rollup_day
 from pipelines.partitions import DAILY
-from pipelines.resources import OperationalStoreResource, TelemetryResource
+from pipelines.resources import OperationalStoreResource, PolarsParquetIOManager, TelemetryResource
 from telemetry.sli_sources import day_bounds, with_completeness
 
 
@@ -103,4 +108,115 @@ def service_graph_hourly(
             "calls": int(frame["calls"].sum() or 0),
             "failed_calls": int(frame["failed"].sum() or 0),
         },
+    )
+
+
+SLI_DAILY_COLUMNS = {
+    "service": "The service.",
+    "day": "The UTC day.",
+    "requests": "Requests over the day's hours with data (null: no data all day).",
+    "errors": "Failed requests over the same hours.",
+    "availability": "1 − errors / requests.",
+    "latency_buckets": "The hours' cumulative `le` bucket counts summed per bucket (bounds of "
+    "analytics.latency_histogram.LATENCY_BUCKETS, then +Inf): any percentile of the day.",
+    **{
+        f"latency_{name}": f"{name} latency (s), interpolated from the merged buckets."
+        for name in ("p50", "p95", "p99", "p999")
+    },
+    "cpu_throttling": "Mean throttled share of CFS periods over the hours that measured it.",
+    "hours": "Rows the day's sli_hourly held for the service (24).",
+    "hours_with_data": "Hours with samples.",
+    "data_completeness": "hours_with_data / 24.",
+    "errors_clamped_hours": "Hours whose errors exceeded requests at the source (clamped).",
+}
+
+
+@dg.asset(
+    partitions_def=DAILY,
+    io_manager_key="warehouse_io",
+    deps=[sli_hourly],
+    kinds={"duckdb", "parquet"},
+    group_name="telemetry",
+    description=(
+        "One row per service per day: the day's sli_hourly rolled up by DuckDB from its Parquet "
+        "file (requests, errors, latency buckets summed per `le`, completeness). What remains "
+        "of a day once retention removes its hours (TRD §7.2)."
+    ),
+    metadata=asset_tables.column_schema(SLI_DAILY_SCHEMA, SLI_DAILY_COLUMNS),
+)
+def sli_daily(
+    context: dg.AssetExecutionContext, warehouse_io: dg.ResourceParam[PolarsParquetIOManager]
+) -> dg.Output[pl.DataFrame]:
+    hourly = warehouse_io.partition_path(sli_hourly.key, context.partition_key)
+    frame = rollup_day([hourly], context.partition_time_window.start.date())
+    summary = completeness_summary(frame)
+    least = frame.filter(pl.col("data_completeness") < 1.0).sort("data_completeness", "service")
+    return dg.Output(
+        frame,
+        metadata={
+            "rows": dg.MetadataValue.int(frame.height),
+            "services": dg.MetadataValue.int(frame["service"].n_unique()),
+            "requests": dg.MetadataValue.int(int(frame["requests"].sum() or 0)),
+            "errors": dg.MetadataValue.int(int(frame["errors"].sum() or 0)),
+            **{
+                name: dg.MetadataValue.float(value)
+                if isinstance(value, float)
+                else dg.MetadataValue.int(value)
+                for name, value in summary.items()
+            },
+            "least_complete": dg.MetadataValue.md(
+                _md(least.select("service", "data_completeness").head(10))
+            ),
+            "source": dg.MetadataValue.path(str(hourly)),
+        },
+    )
+
+
+@dg.asset(
+    partitions_def=DAILY,
+    deps=[sli_daily],
+    kinds={"parquet"},
+    group_name="telemetry",
+    description=(
+        "Removes sli_hourly partitions older than SLO_HOURLY_RETENTION_DAYS before this day, "
+        "each only once its own day's sli_daily rollup exists and covers it."
+    ),
+)
+def sli_hourly_retention(
+    context: dg.AssetExecutionContext, warehouse_io: dg.ResourceParam[PolarsParquetIOManager]
+) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    """A step of its own, after the day's rollup, rather than a side effect inside `sli_daily`:
+    the rollup stays a pure function of its day (re-runnable, backfillable, no deletes), the
+    deletes are visible as their own materialization with what they removed, and the daily job
+    runs it after `sli_daily`, so yesterday's rollup exists before anything is due. Its
+    partition P sets the horizon: the `SLO_HOURLY_RETENTION_DAYS` days ending at P stay hourly
+    (≥ the lookback, so P's recommendations read hours only); older files go when their day's
+    rollup covers them (`hourly_retention.sweep_hourly`), the others are kept and listed.
+    Dagster still shows a removed hourly partition as materialized: lookbacks read that day
+    from `sli_daily` (the `DAILY_FALLBACK` input metadata), and re-materializing it re-fetches
+    the hours from the source if it still has them."""
+    retention = get_settings().hourly_retention_days
+    horizon = retention_horizon(context.partition_time_window.start.date(), retention)
+    sweep = sweep_hourly(
+        warehouse_io.partition_path(sli_hourly.key, None).parent,
+        warehouse_io.partition_path(sli_daily.key, None).parent,
+        horizon,
+    )
+    if sweep.kept_without_rollup:
+        context.log.warning(
+            "%d hourly partition(s) past the horizon kept: no covering sli_daily rollup (%s)",
+            len(sweep.kept_without_rollup),
+            ", ".join(map(str, sweep.kept_without_rollup)),
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "retention_days": dg.MetadataValue.int(retention),
+            "horizon": dg.MetadataValue.text(sweep.horizon.isoformat()),
+            "removed": dg.MetadataValue.int(len(sweep.removed)),
+            "removed_days": dg.MetadataValue.json([d.isoformat() for d in sweep.removed]),
+            "bytes_removed": dg.MetadataValue.int(sweep.bytes_removed),
+            "kept_without_rollup": dg.MetadataValue.json(
+                [d.isoformat() for d in sweep.kept_without_rollup]
+            ),
+        }
     )

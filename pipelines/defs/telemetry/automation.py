@@ -12,6 +12,8 @@ from pipelines.partitions import DAILY
 
 DAILY_SELECTION = dg.AssetSelection.assets(
     "sli_hourly",
+    "sli_daily",
+    "sli_hourly_retention",
     "service_graph_hourly",
     "observed_service_graph",
     "drift_signals",

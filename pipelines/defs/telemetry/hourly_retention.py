@@ -1,0 +1,70 @@
+"""Retention of `sli_hourly`: hourly partitions past the horizon go once their day is rolled up.
+
+TRD §7.2: hourly SLIs dominate storage; keep daily aggregates after 90 days. A partition file
+is removed only when *its own* day's `sli_daily` file exists and covers every service the hourly
+file holds (a rollup of an older materialization, or none at all, keeps the hours), so no day
+is ever left with neither.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import polars as pl
+
+
+@dataclass(frozen=True)
+class RetentionSweep:
+    """What one sweep did: the last day due for removal and what became of each due file."""
+
+    horizon: date
+    removed: list[date] = field(default_factory=list)
+    kept_without_rollup: list[date] = field(default_factory=list)
+    bytes_removed: int = 0
+
+
+def retention_horizon(partition: date, retention_days: int) -> date:
+    """The newest day whose hours are due: the `retention_days` days ending at `partition`
+    stay hourly (so a lookback of at most that length, ending there, never loses an hour)."""
+    return partition - timedelta(days=retention_days)
+
+
+def _day_of(path: Path) -> date | None:
+    try:
+        return date.fromisoformat(path.stem)
+    except ValueError:
+        return None  # not a day partition (a stray or temporary file): never ours to remove
+
+
+def _services(path: Path) -> set[str]:
+    return set(pl.scan_parquet(path).select("service").unique().collect()["service"].to_list())
+
+
+def rollup_covers(hourly: Path, daily: Path) -> bool:
+    """The day's rollup exists and holds every service of the hourly file."""
+    if not daily.exists():
+        return False
+    try:
+        return _services(hourly) <= _services(daily)
+    except (pl.exceptions.PolarsError, OSError):
+        return False  # unreadable rollup: keep the hours
+
+
+def sweep_hourly(hourly_dir: Path, daily_dir: Path, horizon: date) -> RetentionSweep:
+    """Remove `hourly_dir/<day>.parquet` for every day ≤ `horizon` whose
+    `daily_dir/<day>.parquet` rollup covers it; keep (and list) the others."""
+    sweep = RetentionSweep(horizon=horizon)
+    removed_bytes = 0
+    for path in sorted(hourly_dir.glob("*.parquet")) if hourly_dir.is_dir() else []:
+        day = _day_of(path)
+        if day is None or day > horizon:
+            continue
+        if rollup_covers(path, daily_dir / path.name):
+            removed_bytes += path.stat().st_size
+            path.unlink()
+            sweep.removed.append(day)
+        else:
+            sweep.kept_without_rollup.append(day)
+    return RetentionSweep(horizon, sweep.removed, sweep.kept_without_rollup, removed_bytes)

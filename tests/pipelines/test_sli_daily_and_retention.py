@@ -1,0 +1,218 @@
+"""`sli_daily` (DuckDB over the day's sli_hourly file) and `sli_hourly_retention`, materialized
+in-process on a warehouse under tmp_path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import numpy as np
+import polars as pl
+import pytest
+
+from analytics.latency_histogram import LATENCY_BUCKETS, QUANTILES, histogram_quantile
+from analytics.sli_schema import SLI_DAILY_SCHEMA, SLI_HOURLY_SCHEMA
+from config.settings import get_settings
+from pipelines.defs.telemetry.assets import sli_daily, sli_hourly_retention
+from pipelines.resources import PolarsParquetIOManager
+from synthetic_fleet.telemetry import generate_telemetry, hourly_frame
+from synthetic_fleet.topology import generate_topology
+
+TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+YESTERDAY = (TODAY - timedelta(days=1)).date()
+WIDTH = len(LATENCY_BUCKETS) + 1
+
+
+def materialize(warehouse: Path, assets: list[Any], day: date) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [sli_daily, sli_hourly_retention],
+        selection=[a.key for a in assets],
+        resources={"warehouse_io": PolarsParquetIOManager(base_path=str(warehouse))},
+        partition_key=day.isoformat(),
+    )
+
+
+def day_with_gaps() -> pl.DataFrame:
+    """A generated day of sli_hourly with what real days have: a silent service, lost hours,
+    one hour whose histogram is malformed (its counts still count, its buckets cannot)."""
+    topology = generate_topology(30, seed=7)
+    frame = hourly_frame(generate_telemetry(topology, days=1, seed=7, end=TODAY))
+    services = sorted(set(frame["service"]))
+    silent, gappy, malformed = services[0], services[1], services[2]
+    lost = (pl.col("service") == silent) | (
+        (pl.col("service") == gappy) & (pl.col("hour").dt.hour() < 5)
+    )
+    broken = (pl.col("service") == malformed) & (pl.col("hour").dt.hour() == 3)
+    return frame.with_columns(
+        pl.when(lost).then(pl.lit(None)).otherwise(pl.col(c)).alias(c)
+        for c in ("requests", "errors", "availability", "latency_buckets", "cpu_throttling")
+    ).with_columns(
+        pl.when(lost).then(pl.lit(False)).otherwise(pl.col("has_data")).alias("has_data"),
+        pl.when(broken)
+        .then(pl.lit([1, 2, 3], dtype=pl.List(pl.Int64)))
+        .otherwise(pl.col("latency_buckets"))
+        .alias("latency_buckets"),
+    )
+
+
+def polars_rollup(hourly: pl.DataFrame) -> pl.DataFrame:
+    """The same rollup computed independently, with polars."""
+    with_data = hourly.filter(pl.col("has_data"))
+    counts = hourly.group_by("service").agg(
+        pl.len().alias("hours"),
+        pl.col("has_data").sum().cast(pl.Int64).alias("hours_with_data"),
+    )
+    sums = with_data.group_by("service").agg(
+        pl.col("requests").sum(), pl.col("errors").sum(), pl.col("cpu_throttling").mean()
+    )
+    buckets = (
+        with_data.filter(pl.col("latency_buckets").list.len() == WIDTH)
+        .select("service", "latency_buckets", pl.int_ranges(WIDTH).alias("i"))
+        .explode("latency_buckets", "i")
+        .group_by("service", "i")
+        .agg(pl.col("latency_buckets").sum())
+        .sort("i")
+        .group_by("service")
+        .agg(pl.col("latency_buckets"))
+    )
+    return (
+        counts.join(sums, on="service", how="left")
+        .join(buckets, on="service", how="left")
+        .with_columns((pl.col("hours_with_data") / 24).alias("data_completeness"))
+        .sort("service")
+    )
+
+
+def test_the_rollup_equals_a_polars_computation_of_the_same_hours(tmp_path: Path) -> None:
+    hourly = day_with_gaps()
+    warehouse = tmp_path / "warehouse"
+    (warehouse / "sli_hourly").mkdir(parents=True)
+    hourly.write_parquet(warehouse / "sli_hourly" / f"{YESTERDAY}.parquet")
+
+    result = materialize(warehouse, [sli_daily], YESTERDAY)
+
+    assert result.success
+    daily = pl.read_parquet(warehouse / "sli_daily" / f"{YESTERDAY}.parquet")
+    assert daily.schema == SLI_DAILY_SCHEMA
+    expected = polars_rollup(hourly)
+    assert daily["service"].to_list() == expected["service"].to_list()
+    assert (daily["day"] == YESTERDAY).all()
+    for column in ("requests", "errors", "hours", "hours_with_data", "latency_buckets"):
+        assert daily[column].to_list() == expected[column].to_list(), column
+    for column in ("data_completeness", "cpu_throttling"):
+        np.testing.assert_allclose(
+            daily[column].to_numpy().astype(float), expected[column].to_numpy().astype(float)
+        )
+    # The percentiles come from the merged buckets (the silent service has none).
+    merged = expected.filter(pl.col("latency_buckets").is_not_null())
+    counts = np.asarray(merged["latency_buckets"].to_list(), dtype=float)
+    p99 = daily.filter(pl.col("latency_buckets").is_not_null())["latency_p99"].to_numpy()
+    np.testing.assert_allclose(p99, histogram_quantile(QUANTILES["p99"], LATENCY_BUCKETS, counts))
+    assert daily.filter(pl.col("hours_with_data") == 0)["latency_p99"].null_count() == 1
+    np.testing.assert_allclose(
+        daily["availability"].drop_nulls().to_numpy(),
+        (1 - expected["errors"] / expected["requests"]).drop_nulls().to_numpy(),
+    )
+
+    metadata = result.asset_materializations_for_node("sli_daily")[0].metadata
+    assert metadata["rows"].value == metadata["services"].value == expected.height
+    assert metadata["requests"].value == expected["requests"].sum()
+    assert metadata["services_without_data"].value == 1
+    assert metadata["services_with_gaps"].value == 1  # 19 of 24 hours
+    assert metadata["min_completeness"].value == 0.0
+    assert metadata["mean_completeness"].value == pytest.approx(
+        expected["data_completeness"].mean()
+    )
+
+
+def test_a_partition_written_before_newer_columns_still_rolls_up(tmp_path: Path) -> None:
+    full = day_with_gaps()
+    warehouse = tmp_path / "warehouse"
+    (warehouse / "sli_hourly").mkdir(parents=True)
+    old = full.drop("errors_clamped", "cpu_throttling")
+    old.write_parquet(warehouse / "sli_hourly" / f"{YESTERDAY}.parquet")
+
+    assert materialize(warehouse, [sli_daily], YESTERDAY).success
+
+    daily = pl.read_parquet(warehouse / "sli_daily" / f"{YESTERDAY}.parquet")
+    assert daily["requests"].to_list() == polars_rollup(full)["requests"].to_list()
+    assert daily["cpu_throttling"].null_count() == daily.height
+    assert (daily["errors_clamped_hours"] == 0).all()
+
+
+def small_day(day: date, services: list[str]) -> pl.DataFrame:
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    rows = [
+        {
+            "service": s,
+            "hour": start + timedelta(hours=h),
+            "requests": 100,
+            "errors": 1,
+            "latency_buckets": [10 * (i + 1) for i in range(WIDTH)],
+            "has_data": True,
+            "data_completeness": 1.0,
+        }
+        for s in services
+        for h in range(24)
+    ]
+    frame = pl.DataFrame(rows)
+    return (
+        frame.with_columns(
+            pl.lit(None).alias(name)
+            for name in SLI_HOURLY_SCHEMA.names()
+            if name not in frame.columns
+        )
+        .select(SLI_HOURLY_SCHEMA.names())
+        .cast(SLI_HOURLY_SCHEMA)
+    )
+
+
+@pytest.fixture
+def retention_30_days(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    monkeypatch.setenv("SLO_HOURLY_RETENTION_DAYS", "30")
+    get_settings.cache_clear()
+    yield 30
+    get_settings.cache_clear()
+
+
+def test_retention_removes_only_hours_whose_day_is_rolled_up(
+    tmp_path: Path, retention_30_days: int
+) -> None:
+    warehouse = tmp_path / "warehouse"
+    hourly_dir = warehouse / "sli_hourly"
+    hourly_dir.mkdir(parents=True)
+    days = [YESTERDAY - timedelta(days=n) for n in range(36)]
+    for day in days:
+        small_day(day, ["a", "b"]).write_parquet(hourly_dir / f"{day}.parquet")
+    horizon = YESTERDAY - timedelta(days=retention_30_days)  # older days are due
+    due = [d for d in days if d <= horizon]
+    rolled = set(due[::2]) | {YESTERDAY}  # every other due day has its rollup
+    for day in sorted(rolled):
+        assert materialize(warehouse, [sli_daily], day).success
+    # A rollup written before service c appeared does not cover the day any more.
+    stale = due[1]
+    assert materialize(warehouse, [sli_daily], stale).success
+    small_day(stale, ["a", "b", "c"]).write_parquet(hourly_dir / f"{stale}.parquet")
+    (hourly_dir / "notes.parquet").write_bytes(b"not ours")  # not a day partition
+
+    result = materialize(warehouse, [sli_hourly_retention], YESTERDAY)
+
+    assert result.success
+    left = {date.fromisoformat(p.stem) for p in hourly_dir.glob("????-??-??.parquet")}
+    assert left == set(days) - rolled | {YESTERDAY}
+    assert all(d in left for d in days if d > horizon)  # the retention window stays hourly
+    assert stale in left and (hourly_dir / "notes.parquet").exists()
+    for day in rolled:  # every day is still there, hourly or daily
+        assert (warehouse / "sli_daily" / f"{day}.parquet").exists()
+    metadata = result.asset_materializations_for_node("sli_hourly_retention")[0].metadata
+    removed = sorted(rolled - {YESTERDAY})
+    assert metadata["removed"].value == len(removed) > 0
+    assert metadata["removed_days"].value == [d.isoformat() for d in removed]
+    assert metadata["kept_without_rollup"].value == [
+        d.isoformat() for d in sorted(set(due) - set(removed))
+    ]
+    assert metadata["horizon"].value == horizon.isoformat()
+    assert metadata["bytes_removed"].value > 0
