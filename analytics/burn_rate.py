@@ -61,6 +61,63 @@ def error_budget(target_percent: float) -> float:
 #: Default low-traffic guard: errors a long window needs before its condition may fire.
 MIN_ERRORS = 5
 
+#: How an SLO may count its budget (the active SLO's `budgeting_method` column).
+BUDGETING_METHODS = ("occurrences", "timeslices")
+#: Time slices the rules can evaluate: the page alert's 5-minute short window must hold at
+#: least one whole slice, and a slice needs a few scrapes of its counters.
+TIMESLICE_WINDOW_SECONDS = (60, 300)
+
+
+@dataclass(frozen=True)
+class Budgeting:
+    """How an SLO counts its error budget — OpenSLO's `budgetingMethod`, as the store keeps it.
+
+    `occurrences`: good requests over all requests. `timeslices` with a `timeslice_target`
+    (OpenSLO `Timeslices`): the window is cut into slices of `timeslice_window_seconds`; a
+    slice is good when its own good ratio reaches the slice target, and the objective is the
+    share of good slices. `timeslices` without a slice target (OpenSLO `RatioTimeslices`): the
+    objective is the mean of the slices' good ratios. The budget is `1 − target` of whatever
+    is counted, so the burn-rate factors (`burn_rate_alerts`) are the same for all three: a
+    burn rate is the counted error ratio over the budget, and "2% of the period's budget in an
+    hour" is 14.4× over 30 days whichever way the budget is counted."""
+
+    method: str = "occurrences"
+    timeslice_target: float | None = None
+    timeslice_window_seconds: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.method not in BUDGETING_METHODS:
+            raise ValueError(f"budgeting method must be one of {BUDGETING_METHODS}, "
+                             f"not {self.method!r}")  # fmt: skip
+        if self.method == "occurrences":
+            if self.timeslice_target is not None or self.timeslice_window_seconds is not None:
+                raise ValueError("occurrences budgeting has no time slices")
+            return
+        low, high = TIMESLICE_WINDOW_SECONDS
+        seconds = self.timeslice_window_seconds
+        if seconds is None or not low <= seconds <= high or seconds % 60:
+            raise ValueError(f"a time slice must be whole minutes from {low // 60}m to "
+                             f"{high // 60}m, not {seconds!r} seconds")  # fmt: skip
+        target = self.timeslice_target
+        if target is not None and not 0 < target <= 1:
+            raise ValueError(f"a slice target must lie in (0, 1], not {target}")
+
+    @property
+    def openslo_method(self) -> str:
+        """`Occurrences`, `Timeslices` or `RatioTimeslices`."""
+        if self.method == "occurrences":
+            return "Occurrences"
+        return "Timeslices" if self.timeslice_target is not None else "RatioTimeslices"
+
+    @property
+    def slice_window(self) -> str | None:
+        """The slice as a Prometheus duration ("1m"), None for occurrences."""
+        seconds = self.timeslice_window_seconds
+        return f"{seconds // 60}m" if seconds is not None else None
+
+
+OCCURRENCES = Budgeting()
+
 
 def burn_rate_alerts(
     target_percent: float, *, period_days: int = 30, min_errors: int = MIN_ERRORS

@@ -30,6 +30,11 @@ def budget_used(target_percent: float, observed: float) -> float:
     return (1 - observed) / budget if budget > 0 else float("inf")
 
 
+def budget_band(used: float) -> str:
+    """The band of `BUDGET_BANDS` a share of spent budget falls in (`EXHAUSTED` from 1)."""
+    return next((name for name, limit in BUDGET_BANDS if used < limit), EXHAUSTED)
+
+
 def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
@@ -75,7 +80,7 @@ def error_budget_health(facts: Iterable[ServiceFacts]) -> dict[str, Any]:
             continue
         used = budget_used(f.slo_target, f.observed_availability)
         used_values.append(used)
-        band = next((name for name, limit in BUDGET_BANDS if used < limit), EXHAUSTED)
+        band = budget_band(used)
         bands[band] += 1
         by_team[f.team or "(no team)"][band] += 1
     names = [name for name, _ in BUDGET_BANDS] + [EXHAUSTED]

@@ -15,9 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: Higher wins: a human's declaration beats the mesh, which beats trace sampling, which beats
-#: what Kubernetes manifests imply.
+#: what Kubernetes manifests imply. Backstage's catalog is a human declaration too (trusted like
+#: manual); it ranks just below a declaration made to the engine itself only so that the two
+#: never tie.
 SOURCE_PRIORITY: Mapping[str, int] = {
-    "manual": 4,
+    "manual": 5,
+    "backstage": 4,
     "service_mesh": 3,
     "otel_service_graph": 2,
     "kubernetes": 1,
@@ -26,6 +29,7 @@ SOURCE_PRIORITY: Mapping[str, int] = {
 #: How much one source alone is trusted to report a real runtime dependency.
 SOURCE_CONFIDENCE: Mapping[str, float] = {
     "manual": 1.0,
+    "backstage": 1.0,
     "service_mesh": 0.95,
     "otel_service_graph": 0.9,
     "kubernetes": 0.7,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from analytics.edge_merge import EdgeObservation
 
-DECLARED_SOURCES = frozenset({"manual", "kubernetes"})
+DECLARED_SOURCES = frozenset({"manual", "backstage", "kubernetes"})
 OBSERVED_SOURCES = frozenset({"otel_service_graph", "service_mesh"})
 
 

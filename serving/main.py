@@ -16,9 +16,11 @@ from serving.problems import install_problem_handlers
 from serving.rate_limit import CredentialGate, CredentialGateMiddleware, RateLimiter, rate_limit
 from serving.routes import (
     auto_approval,
+    backstage,
     circular_dependencies,
     dashboard,
     dependencies,
+    grafana_dashboards,
     health,
     impact,
     ingestions,
@@ -89,10 +91,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         recommendations,
         slos,
         slo_alerts,
+        grafana_dashboards,
         openslo,
         impact,
         auto_approval,
         dashboard,
+        backstage,
     ):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=protected)
 

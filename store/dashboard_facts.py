@@ -22,7 +22,8 @@ from store.timeutil import as_utc
 KEEP = timedelta(days=7)  # older snapshots are pruned when a new one is written
 
 
-def service_facts(engine: Engine) -> list[ServiceFacts]:
+def service_facts(engine: Engine, service_id: str | None = None) -> list[ServiceFacts]:
+    """Every service's facts, or only `service_id`'s."""
     r = slo_recommendations
     latest = (
         sa.select(r.c.service_id, r.c.observed_availability)
@@ -43,6 +44,8 @@ def service_facts(engine: Engine) -> list[ServiceFacts]:
         .outerjoin(active_slos, active_slos.c.service_id == services.c.id)
         .order_by(services.c.service_id)
     )
+    if service_id is not None:
+        query = query.where(services.c.service_id == service_id)
     with engine.connect() as conn:
         return [
             ServiceFacts(

@@ -510,8 +510,8 @@ def _merge_and_detect_cycles(
                 "code": "attribute_conflicts",
                 "message": (
                     f"{len(result.conflicts)} edge attribute(s) differ between discovery sources; "
-                    "the effective value follows manual > service_mesh > otel_service_graph > "
-                    "kubernetes (see `conflicts`)."
+                    "the effective value follows manual > backstage > service_mesh > "
+                    "otel_service_graph > kubernetes (see `conflicts`)."
                 ),
             }
         )

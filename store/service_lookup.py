@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from store.errors import ServiceNotFoundError
+from store.errors import NotFoundError, ServiceNotFoundError
 from store.tables import services
+
+#: The service metadata key under which a Backstage import keeps the entity's facts; its
+#: `entity_ref` (`component:default/checkout`) is what Backstage's entity page looks it up by.
+BACKSTAGE_METADATA_KEY = "backstage"
 
 
 @dataclass(frozen=True)
@@ -61,3 +65,45 @@ def service_pk_of(service_id: str) -> sa.ScalarSelect[Any]:
     """The same lookup as a scalar subquery, for a statement that must not read first (a
     decision's claim takes its row lock in one UPDATE)."""
     return sa.select(services.c.id).where(services.c.service_id == service_id).scalar_subquery()
+
+
+class BackstageEntityNotFoundError(NotFoundError):
+    slug, title = "backstage-entity-not-found", "Backstage Entity Not Found"
+
+    def __init__(self, entity_ref: str) -> None:
+        super().__init__(
+            f"No service is known for the Backstage entity '{entity_ref}': import the catalog "
+            "with `slo-engine graph import-backstage`, or give the entity the annotation "
+            "slo-engine.io/service-id naming its service.",
+            entity_ref=entity_ref,
+        )
+
+
+@dataclass(frozen=True)
+class EntityService:
+    service: ServiceRow
+    #: "entity_ref": an import recorded the entity on the service; "name": a service whose id
+    #: is the entity's name and which no Backstage entity has claimed.
+    resolved_by: Literal["entity_ref", "name"]
+
+
+def find_service_of_entity(conn: Connection, entity_ref: str, name: str) -> EntityService:
+    """The service a Backstage entity stands for: the one an import recorded the entity on
+    (the newest, should an annotation have moved it), else the service named like the entity
+    unless another entity claimed it. A ref is `kind:namespace/name`, kind and namespace in
+    lower case (Backstage's `stringifyEntityRef`)."""
+    recorded = services.c.metadata[(BACKSTAGE_METADATA_KEY, "entity_ref")].as_string()
+    row = conn.execute(
+        _select().where(recorded == entity_ref).order_by(services.c.updated_at.desc()).limit(1)
+    ).first()
+    if row is not None:
+        found = ServiceRow(
+            uuid.UUID(str(row.id)), row.service_id, row.team, dict(row.metadata or {})
+        )
+        return EntityService(found, "entity_ref")
+    named = find_service(conn, name)
+    if named is not None:
+        facts = named.metadata.get(BACKSTAGE_METADATA_KEY)
+        if not (isinstance(facts, dict) and facts.get("entity_ref")):
+            return EntityService(named, "name")
+    raise BackstageEntityNotFoundError(entity_ref)

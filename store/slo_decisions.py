@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from analytics.burn_rate import OCCURRENCES, Budgeting
 from analytics.slo_tiers import unachievable_target_warning
 from store.acting_rights import ON_ANY_SERVICE, ActingRights
 from store.dependency_traversal import reach_depths
@@ -43,6 +44,14 @@ PERCENTILE_COLUMN = {
     "p95": "latency_p95_target_ms",
 }
 TARGET_COLUMNS = ("availability_target", "latency_p99_target_ms", "latency_p95_target_ms")
+#: How a recommendation's SLO counts its budget (the tiers simulate 30-day months of requests):
+#: the budgeting columns a decision writes. An OpenSLO import may set others (`ManualSlo`).
+RECOMMENDED_BUDGETING: dict[str, Any] = {
+    "budgeting_method": "occurrences",
+    "time_window_days": 30,
+    "timeslice_target": None,
+    "timeslice_window_seconds": None,
+}
 #: How far upstream an accepted SLO invalidates cached recommendations (the TRD's depth cap).
 INVALIDATION_DEPTH = 10
 
@@ -341,6 +350,7 @@ def slo_snapshot(row: dict[str, Any]) -> dict[str, Any]:
         "recommendation_id": str(row["recommendation_id"]) if row["recommendation_id"] else None,
         "activated_at": as_utc(row["activated_at"]).isoformat(),
         "activated_by": row["activated_by"],
+        **{column: row.get(column, default) for column, default in RECOMMENDED_BUDGETING.items()},
     }
 
 
@@ -360,6 +370,9 @@ def _write_active_slo(
         "activated_at": now,
         "activated_by": decision.actor,
         "updated_at": now,
+        # A recommendation's targets are request-based over 30-day months: a decision brings
+        # the SLO back to that budget, whatever an earlier OpenSLO import had set.
+        **RECOMMENDED_BUDGETING,
     }
     if previous is None:
         slo_id = uuid.uuid4()
@@ -427,12 +440,27 @@ class ActiveSlo:
     activated_by: str
     updated_at: datetime
     status: str = "active"
+    #: How the budget is counted and over how many days (see `analytics.burn_rate.Budgeting`;
+    #: `timeslices` without a slice target is OpenSLO's RatioTimeslices).
+    budgeting_method: str = "occurrences"
+    time_window_days: int = 30
+    timeslice_target: float | None = None
+    timeslice_window_seconds: int | None = None
 
     @property
     def targets(self) -> dict[str, Any]:
         return {"availability": self.availability_target,
                 "latency_p99_ms": self.latency_p99_target_ms,
                 "latency_p95_ms": self.latency_p95_target_ms}  # fmt: skip
+
+    @property
+    def budgeting(self) -> Budgeting:
+        return Budgeting(self.budgeting_method, self.timeslice_target,
+                         self.timeslice_window_seconds)  # fmt: skip
+
+    @property
+    def openslo_budgeting_method(self) -> str:
+        return self.budgeting.openslo_method
 
 
 def active_slo(engine: Engine, service_id: str) -> ActiveSlo:
@@ -457,6 +485,10 @@ def active_slo(engine: Engine, service_id: str) -> ActiveSlo:
         activated_at=as_utc(row["activated_at"]),
         activated_by=row["activated_by"],
         updated_at=as_utc(row["updated_at"]),
+        budgeting_method=row["budgeting_method"],
+        time_window_days=row["time_window_days"],
+        timeslice_target=row["timeslice_target"],
+        timeslice_window_seconds=row["timeslice_window_seconds"],
     )
 
 
@@ -514,11 +546,30 @@ def slo_history(
 
 @dataclass(frozen=True)
 class ManualSlo:
-    """An SLO set by hand (an OpenSLO import): targets not given keep their current value."""
+    """An SLO set by hand (an OpenSLO import): targets not given keep their current value.
+
+    The budgeting method and time window are the whole SLO's (one row per service), so they
+    apply to the targets kept as well; `warnings` (the import's own) go into the audit entry."""
 
     service_id: str
     targets: dict[str, Any]
     rationale: str
+    budgeting: Budgeting = OCCURRENCES
+    time_window_days: int = 30
+    warnings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.time_window_days <= 366:
+            raise ValueError(f"a time window is 1 to 366 days, not {self.time_window_days}")
+
+    @property
+    def budgeting_columns(self) -> dict[str, Any]:
+        return {
+            "budgeting_method": self.budgeting.method,
+            "time_window_days": self.time_window_days,
+            "timeslice_target": self.budgeting.timeslice_target,
+            "timeslice_window_seconds": self.budgeting.timeslice_window_seconds,
+        }
 
 
 @dataclass(frozen=True)
@@ -531,7 +582,15 @@ class ManualSloWritten:
     targets: dict[str, Any]
     source: str
     upstream_recommendations_invalidated: int
+    #: Everything the audit entry records as shown: the bound's, the import's, and a note when
+    #: kept objectives changed budgeting; `bound_warnings` is the first kind alone.
     warnings: list[str]
+    bound_warnings: list[str] = field(default_factory=list)
+    budgeting_method: str = "occurrences"
+    openslo_budgeting_method: str = "Occurrences"
+    time_window_days: int = 30
+    timeslice_target: float | None = None
+    timeslice_window_seconds: int | None = None
 
 
 def set_manual_slos(
@@ -560,7 +619,7 @@ def set_manual_slos(
             targets.update(slo.targets)
             values = {**targets, "selected_tier": None, "source": "manual",
                       "recommendation_id": None, "activated_at": now, "activated_by": actor,
-                      "updated_at": now}  # fmt: skip
+                      "updated_at": now, **slo.budgeting_columns}  # fmt: skip
             if previous is None:
                 slo_id = uuid.uuid4()
                 conn.execute(sa.insert(active_slos).values(
@@ -571,7 +630,8 @@ def set_manual_slos(
                 conn.execute(sa.update(active_slos).where(row).values(**values))
             new_slo = slo_snapshot({"id": slo_id, **values})
             # Only an availability objective the import sets is held against the bound.
-            warnings = bound_warnings(conn, service_pk, slo.targets.get("availability_target"))
+            bound = bound_warnings(conn, service_pk, slo.targets.get("availability_target"))
+            warnings = [*bound, *slo.warnings, *_rebudgeted_warnings(previous, slo)]
             audit_id = uuid.uuid4()
             conn.execute(sa.insert(slo_audit_log).values(
                 id=audit_id, service_id=service_pk, action="modify", actor=actor,
@@ -585,8 +645,27 @@ def set_manual_slos(
                 service_id=slo.service_id, slo_id=str(slo_id), audit_id=str(audit_id),
                 targets=_targets_out(new_slo), source="manual",
                 upstream_recommendations_invalidated=invalidated, warnings=warnings,
+                bound_warnings=bound, openslo_budgeting_method=slo.budgeting.openslo_method,
+                **slo.budgeting_columns,
             ))  # fmt: skip
     return written
+
+
+def _rebudgeted_warnings(previous: dict[str, Any] | None, slo: ManualSlo) -> list[str]:
+    """Objectives the import keeps from the previous SLO, when the import changes how (or over
+    how long) the budget is counted: they change meaning, and the person should know."""
+    if previous is None:
+        return []
+    changed = any(previous.get(column) != value for column, value in slo.budgeting_columns.items())
+    kept = [column for column in TARGET_COLUMNS
+            if column not in slo.targets and previous.get(column) is not None]  # fmt: skip
+    if not changed or not kept:
+        return []
+    return [
+        f"{', '.join(kept)} kept from the previous SLO: now budgeted "
+        f"{slo.budgeting.openslo_method} over {slo.time_window_days} days like the imported "
+        "objectives (an active SLO counts its budget one way for all its objectives)."
+    ]
 
 
 def invalidate_upstream_of(

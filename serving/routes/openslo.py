@@ -10,15 +10,16 @@ from fastapi.responses import Response
 
 from analytics.latency_histogram import LATENCY_BUCKETS
 from serving.deps import EngineDep, SettingsDep
-from serving.routes.slo_alerts import SloPeriod
+from serving.routes.slo_alerts import SloPeriod, slo_period_days
 from serving.routes.slos import audit_actor
 from serving.schemas.openslo import ImportedSloOut, ImportWarningOut, OpenSloImportOut
 from serving.security import PrincipalDep
 from serving.service_id import ServiceIdPath
 from store.errors import InvalidError
-from store.slo_decisions import ManualSlo, active_slo, set_manual_slos
+from store.slo_decisions import ManualSlo, ManualSloWritten, active_slo, set_manual_slos
 from store.storable_text import StorableStr
 from telemetry.openslo import (
+    ImportedSlo,
     export_documents,
     imported_slos,
     parse_documents,
@@ -43,18 +44,18 @@ def export_openslo(
     service_id: ServiceIdPath,
     engine: EngineDep,
     settings: SettingsDep,
-    period_days: Annotated[SloPeriod | None, Query()] = None,
+    period_days: SloPeriod = None,
 ) -> Response:
-    """The active SLO as OpenSLO v1: `Service`, and per objective an `SLI` (ratioMetric over
-    the engine's metric names), an `SLO` (rolling window, Occurrences) and burn-rate
-    `AlertPolicy` documents."""
+    """The active SLO as OpenSLO v1: `Service`, and per objective an `SLI` (availability a
+    ratioMetric over the engine's metric names, latency a thresholdMetric), an `SLO` (the
+    SLO's rolling window and budgeting method) and burn-rate `AlertPolicy` documents."""
     slo = active_slo(engine, service_id)
     documents = export_documents(
         service_id,
         slo,
         metric_names_from_settings(settings),
         bucket_bounds=LATENCY_BUCKETS,
-        period_days=int(period_days or settings.alert_period_days),
+        period_days=slo_period_days(slo, period_days, settings),
     )
     filename = f"{service_id}.openslo.yaml"
     return Response(to_yaml(documents), media_type=YAML,
@@ -96,23 +97,36 @@ async def import_openslo(
     note = f" {rationale.strip()}" if rationale and rationale.strip() else ""
     manual = [
         ManualSlo(service_id, slo.targets,
-                  f"Imported from OpenSLO ({', '.join(slo.documents)}).{note}")
+                  f"Imported from OpenSLO ({', '.join(slo.documents)}).{note}",
+                  budgeting=slo.budgeting, time_window_days=slo.time_window_days,
+                  warnings=tuple(warning for _, warning in slo.warnings))
         for service_id, slo in slos.items()
     ]  # fmt: skip
     written = set_manual_slos(
         engine, manual, actor=who, principal=principal.id, rights=principal.rights
     )
-    # TRD FR-3: an availability objective above the service's composite bound is imported, but
-    # said out loud — on its service's entry (and audit entry), and here against its document.
-    warnings = [
-        ImportWarningOut(document=slos[entry.service_id].document_of.get("availability_target"),
-                         service_id=entry.service_id, warning=warning)
-        for entry in written
-        for warning in entry.warnings
-    ]  # fmt: skip
+    warnings = [warning for entry in written for warning in _warnings(entry, slos)]
     log.info("OpenSLO import", extra={"fields": {"services": list(slos), "actor": who,
                                                  "warnings": len(warnings)}})  # fmt: skip
     return OpenSloImportOut(
         imported=[ImportedSloOut.model_validate(e, from_attributes=True) for e in written],
         warnings=warnings,
     )
+
+
+def _warnings(entry: ManualSloWritten, slos: dict[str, ImportedSlo]) -> list[ImportWarningOut]:
+    """An entry's warnings against the document each concerns: what the import read by
+    assumption (its document); TRD FR-3's bound warning — an availability objective above the
+    service's composite bound is imported, but said out loud — against the availability
+    document; a note that kept objectives changed budgeting against none."""
+    imported = slos[entry.service_id]
+    own = {warning: document for document, warning in imported.warnings}
+    availability = imported.document_of.get("availability_target")
+    return [
+        ImportWarningOut(
+            document=own.get(warning, availability if warning in entry.bound_warnings else None),
+            service_id=entry.service_id,
+            warning=warning,
+        )
+        for warning in entry.warnings
+    ]

@@ -95,6 +95,25 @@ class ActiveSloOut(BaseModel):
     activated_at: datetime
     activated_by: str
     updated_at: datetime
+    budgeting_method: Literal["occurrences", "timeslices"] = Field(
+        description="How the error budget is counted: requests, or time slices."
+    )
+    openslo_budgeting_method: Literal["Occurrences", "Timeslices", "RatioTimeslices"] = Field(
+        description="The same in OpenSLO's words: time slices with a slice target are "
+        "Timeslices (the share of good slices), without one RatioTimeslices (the mean of the "
+        "slices' good ratios)."
+    )
+    time_window_days: int = Field(
+        description="The rolling window the budget is counted over (an imported SLO's "
+        "timeWindow; 30 for an SLO from a recommendation, whose alerts follow "
+        "SLO_ALERT_PERIOD_DAYS)."
+    )
+    timeslice_target: float | None = Field(
+        default=None, description="Timeslices: the good ratio that makes a slice good."
+    )
+    timeslice_window_seconds: int | None = Field(
+        default=None, description="Time slices: the length of a slice."
+    )
 
 
 class AuditEntryOut(BaseModel):

@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from support.published_fleet import ingest_chain, publish
 
+from analytics.burn_rate import Budgeting
 from analytics.latency_histogram import LATENCY_BUCKETS
 from cli.prometheus_local import find_binary
 from telemetry.alert_rules import slo_rules
@@ -59,6 +60,7 @@ def _unit_test(
     labels: dict[str, str],
     *,
     also: list[tuple[str, float]] | None = None,
+    interval: str = "1m",
 ) -> None:
     """Every firing alert at `eval_time` is one of `firing` (alertname, severity), once each;
     `also` adds (expression, value) checks that each return one sample with `labels`."""
@@ -82,7 +84,7 @@ def _unit_test(
         # Recordings before the alerts that read them (promtool's default order is random).
         "group_eval_order": [g["name"] for g in yaml.safe_load(rules)["groups"]],
         "tests": [{
-            "interval": "1m",
+            "interval": interval,
             "input_series": [{"series": s, "values": v} for s, v in series.items()],
             "promql_expr_test": checks,
         }],
@@ -241,3 +243,60 @@ def test_the_api_serves_rules_for_the_active_slo(
 
     bad = client.get(url, params={"format": "grafana"})
     assert bad.status_code == 422 and "format" in bad.text
+
+
+# Time-slice budgeting (OpenSLO Timeslices / RatioTimeslices), scraped every 30 s so that a
+# one-minute slice holds two samples of the counters whatever the range semantics.
+TIMESLICES = Budgeting("timeslices", timeslice_target=0.95, timeslice_window_seconds=60)
+RATIO_TIMESLICES = Budgeting("timeslices", timeslice_target=None, timeslice_window_seconds=60)
+
+
+def test_every_time_slice_file_passes_promtool_check(tmp_path: Path) -> None:
+    for budgeting in (TIMESLICES, RATIO_TIMESLICES):
+        rules = _rules("checkout", availability_target=99.0, latency_targets_ms={"p99": 500},
+                       budgeting=budgeting, period_days=28)  # fmt: skip
+        document = yaml.safe_load(rules)
+        slices = document["groups"][0]
+        assert (slices["name"], slices["interval"]) == ("slo-engine:checkout:timeslices", "1m")
+        path = tmp_path / "rules.yml"
+        path.write_text(rules)
+        result = _promtool("check", "rules", str(path))
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_good_slices_spend_no_timeslice_budget(tmp_path: Path) -> None:
+    # 10 req/s, 2% of them failing, for four hours: twice the 99% budget counted by requests
+    # (a ticket), but every one-minute slice is 98% good, above its 95% slice target.
+    series = {OK: "0+300x480", FAILED: "0+6x480"}
+    occurrences = _rules("checkout", availability_target=99.0)
+    _unit_test(tmp_path, occurrences, series, "230m", [(BURN, "ticket")], AVAILABILITY,
+               interval="30s")  # fmt: skip
+    sliced = _rules("checkout", availability_target=99.0, budgeting=TIMESLICES)
+    remaining = ("round(slo:error_budget_remaining:ratio, 0.001)", 1)
+    _unit_test(tmp_path, sliced, series, "230m", [], AVAILABILITY, also=[remaining],
+               interval="30s")  # fmt: skip
+
+
+def test_bad_slices_page(tmp_path: Path) -> None:
+    # 10 req/s; from minute 120 a tenth of the requests fail: every slice is bad (90% < 95%).
+    series = {OK: "0+300x480", FAILED: "0x240 30+30x239"}
+    sliced = _rules("checkout", availability_target=99.0, budgeting=TIMESLICES)
+    _unit_test(tmp_path, sliced, series, "119m", [], AVAILABILITY, interval="30s")
+    # 1h of slices: 20% bad after 12 minutes > 14.4 × 1%; the 5-minute window is all bad.
+    _unit_test(tmp_path, sliced, series, "135m", PAGE_AND_TICKET, AVAILABILITY,
+               also=[("round(slo:sli_error:ratio_rate5m, 0.001)", 1)], interval="30s")  # fmt: skip
+
+
+def test_a_burst_of_failing_traffic_pages_by_requests_not_by_mean_slice(tmp_path: Path) -> None:
+    # 1 req/s for four hours; for five minutes from minute 120, 100 req/s more, all failing.
+    # By requests that is 89% of the hour failing: a page. Averaged per one-minute slice, five
+    # bad minutes are 8% of the hour, under 14.4 × 1%: RatioTimeslices does not page (the
+    # OpenSLO example's point: a flood of requests weighs as much as the minutes it lasts). It
+    # opens a ticket: the 3-day window holds only the two hours of history there are.
+    series = {OK: "0+30x480", FAILED: "0x240 3000+3000x9 30000x230"}
+    occurrences = _rules("checkout", availability_target=99.0)
+    _unit_test(tmp_path, occurrences, series, "126m", PAGE_AND_TICKET, AVAILABILITY,
+               interval="30s")  # fmt: skip
+    sliced = _rules("checkout", availability_target=99.0, budgeting=RATIO_TIMESLICES)
+    _unit_test(tmp_path, sliced, series, "126m", [(BURN, "ticket")], AVAILABILITY,
+               interval="30s")  # fmt: skip

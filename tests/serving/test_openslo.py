@@ -146,8 +146,11 @@ def test_documents_from_other_tools_become_manual_slos(
     [
         (("apiVersion: openslo/v1\nkind: Service", "apiVersion: openslo/v1alpha\nkind: Service"),
          "documents[0].apiVersion"),
-        (("budgetingMethod: Occurrences\n  time", "budgetingMethod: Timeslices\n  time"),
+        (("budgetingMethod: Occurrences\n  time", "budgetingMethod: Weekly\n  time"),
          "documents[1].spec.budgetingMethod"),
+        # Timeslices is read, but needs its slices.
+        (("budgetingMethod: Occurrences\n  time", "budgetingMethod: Timeslices\n  time"),
+         "documents[1].spec.objectives[0].timeSliceWindow"),
         (("targetPercent: 99.5", "targetPercent: 100"),
          "documents[1].spec.objectives[0].targetPercent"),
         (("target: 0.99", "target: 0.9"), "documents[3].spec.objectives[0].target"),

@@ -87,3 +87,29 @@ def test_latency_targets_snap_up_to_a_bucket(target_ms: int, le: float, snapped:
 
 def test_a_target_above_every_bucket_cannot_be_measured() -> None:
     assert snap_to_bucket(12_000, LATENCY_BUCKETS) is None
+
+
+def test_any_window_scales_the_factors_to_the_same_budget_shares() -> None:
+    # f · D · 24 / w_hours: 2% of a 14-day budget in an hour is a burn rate of 6.72.
+    assert [a.factor for a in burn_rate_alerts(99.0, period_days=14)] == pytest.approx(
+        [6.72, 2.8, 1.4, 0.4667], abs=1e-4
+    )
+    assert burn_rate_alerts(99.0, period_days=90)[0].factor == pytest.approx(43.2)
+
+
+def test_budgeting_names_the_three_openslo_methods_and_refuses_what_rules_cannot_count() -> None:
+    from analytics.burn_rate import OCCURRENCES, Budgeting
+
+    assert OCCURRENCES.openslo_method == "Occurrences" and OCCURRENCES.slice_window is None
+    timeslices = Budgeting("timeslices", 0.95, 60)
+    assert (timeslices.openslo_method, timeslices.slice_window) == ("Timeslices", "1m")
+    assert Budgeting("timeslices", None, 300).openslo_method == "RatioTimeslices"
+    for bad in (
+        {"method": "weekly"},
+        {"method": "occurrences", "timeslice_window_seconds": 60},
+        {"method": "timeslices", "timeslice_window_seconds": 600},  # longer than the 5m window
+        {"method": "timeslices", "timeslice_window_seconds": 90},  # not whole minutes
+        {"method": "timeslices", "timeslice_target": 1.5, "timeslice_window_seconds": 60},
+    ):
+        with pytest.raises(ValueError):
+            Budgeting(**bad)  # type: ignore[arg-type]
