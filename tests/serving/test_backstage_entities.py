@@ -158,6 +158,7 @@ def test_a_viewer_may_read_and_nobody_anonymous(
     path = ENTITY.format("component/default/checkout-service")
     viewer = make_key(settings, role="viewer")
     assert client.get(path, headers={"X-API-Key": viewer}).status_code == 200
+    bad = client.get(ENTITY.format("component/default/not..a-name"))
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "name"
     del client.headers["X-API-Key"]
     assert client.get(path).status_code == 401
-    assert client.get(ENTITY.format("component/default/bad name")).status_code in (401, 422)

@@ -315,3 +315,21 @@ def test_a_decision_brings_back_the_recommendations_budget(
     assert entry["previous_slo"]["budgeting_method"] == "timeslices"
     assert entry["previous_slo"]["time_window_days"] == 14
     assert entry["new_slo"]["budgeting_method"] == "occurrences"
+
+
+def test_the_readmes_example_imports_as_it_says(client: TestClient, fleet: None) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme[readme.index("- **OpenSLO** (") :]
+    block = section[section.index("```yaml\n") + 8 : section.index("  ```\n")]
+    _import(client, "\n".join(line.removeprefix("  ") for line in block.splitlines()))
+    assert _budget(client, "ledger-db") == {
+        "targets": {"availability": None, "latency_p99_ms": 500, "latency_p95_ms": None},
+        "budgeting_method": "timeslices",
+        "openslo_budgeting_method": "Timeslices",
+        "time_window_days": 28,
+        "timeslice_target": 0.95,
+        "timeslice_window_seconds": 60,
+    }
+    assert _factors(client, "ledger-db", "latency_p99") == pytest.approx(
+        [13.44, 5.6, 2.8, 0.9333], abs=1e-4
+    )

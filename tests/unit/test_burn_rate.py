@@ -7,6 +7,8 @@ import pytest
 
 from analytics.burn_rate import (
     MIN_ERRORS,
+    OCCURRENCES,
+    Budgeting,
     burn_rate_alerts,
     error_budget,
     snap_to_bucket,
@@ -98,8 +100,6 @@ def test_any_window_scales_the_factors_to_the_same_budget_shares() -> None:
 
 
 def test_budgeting_names_the_three_openslo_methods_and_refuses_what_rules_cannot_count() -> None:
-    from analytics.burn_rate import OCCURRENCES, Budgeting
-
     assert OCCURRENCES.openslo_method == "Occurrences" and OCCURRENCES.slice_window is None
     timeslices = Budgeting("timeslices", 0.95, 60)
     assert (timeslices.openslo_method, timeslices.slice_window) == ("Timeslices", "1m")
