@@ -26,7 +26,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from config.settings import Settings
 from serving.observability import RATE_LIMITED
 from serving.problems import PROBLEM_MEDIA_TYPE, Problem, problem_body
-from serving.security import Authenticator, authenticate, credential_of, route_template
+from serving.security import (
+    Authenticator,
+    authenticate,
+    credential_of,
+    first_headers,
+    route_template,
+)
 
 log = logging.getLogger("slo_engine.rate_limit")
 
@@ -272,7 +278,7 @@ class CredentialGateMiddleware:
         left = gate.refused_for(client[0] if client else "unknown")
         if left is None:
             return None
-        credential = credential_of(dict(scope.get("headers") or []))
+        credential = credential_of(first_headers(scope.get("headers") or []))
         authenticator: Authenticator | None = getattr(state, "authenticator", None)
         if credential is None or authenticator is None or authenticator.knows(credential):
             return None  # no credential: the 401 that asks for one; a known key: served

@@ -218,7 +218,16 @@ class Authenticator:
 
 
 def _credential(request: Request) -> str | None:
-    return credential_of(dict(request.scope.get("headers") or []))
+    return credential_of(first_headers(request.scope.get("headers") or []))
+
+
+def first_headers(raw: list[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
+    """Each header's first value, as `Request.headers.get` reads it (a repeated X-API-Key must
+    mean one key everywhere: cache, gate and verification)."""
+    first: dict[bytes, bytes] = {}
+    for name, value in raw:
+        first.setdefault(name, value)
+    return first
 
 
 def credential_of(headers: dict[bytes, bytes]) -> str | None:

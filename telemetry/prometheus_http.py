@@ -158,8 +158,9 @@ class PrometheusClient:
         try:
             self._client().custom_query("vector(1)", timeout=timeout_s)
             answered = True
-        except (requests.RequestException, PrometheusApiClientException, ValueError):
-            answered = False
+        except (requests.RequestException, PrometheusApiClientException, ValueError,
+                KeyError, TypeError):  # fmt: skip
+            answered = False  # no answer, or not Prometheus's (a proxy's page)
         self._last_ping = (self.breaker.clock(), answered)
         return answered
 
@@ -233,6 +234,11 @@ class PrometheusClient:
         except (requests.RequestException, ValueError) as exc:  # no answer, or a garbled one
             self._failed(query_type, type(exc).__name__)
             raise _TransientError(f"{type(exc).__name__}: {exc}") from exc
+        except (KeyError, TypeError) as exc:  # a 200 without `data.result`: not a query answer
+            with self._lock:
+                self.breaker.record_success()  # something answered; retrying will not help
+            QUERY_ERRORS.labels(query_type, "bad_answer").inc()
+            raise PrometheusQueryError(f"answer without data.result ({exc!r})") from exc
         except BaseException:
             # Neither verdict (an unexpected error): never leave the breaker half-open with a
             # probe that will not report back.

@@ -216,3 +216,22 @@ def test_retention_removes_only_hours_whose_day_is_rolled_up(
     ]
     assert metadata["horizon"].value == horizon.isoformat()
     assert metadata["bytes_removed"].value > 0
+
+
+def test_an_hourly_day_re_fetched_after_its_rollup_is_kept(tmp_path: Path) -> None:
+    """Same services, more hours: the rollup no longer says what the hourly file holds."""
+    from pipelines.defs.telemetry.hourly_retention import rollup_covers
+
+    warehouse = tmp_path / "warehouse"
+    hourly_dir = warehouse / "sli_hourly"
+    hourly_dir.mkdir(parents=True)
+    full = small_day(YESTERDAY, ["a", "b"])
+    hourly = hourly_dir / f"{YESTERDAY}.parquet"
+    full.filter(pl.col("hour").dt.hour() < 6).write_parquet(hourly)  # a partial first fetch
+    assert materialize(warehouse, [sli_daily], YESTERDAY).success
+    daily = warehouse / "sli_daily" / f"{YESTERDAY}.parquet"
+    assert rollup_covers(hourly, daily)
+    full.write_parquet(hourly)  # re-fetched, complete now
+    assert not rollup_covers(hourly, daily)
+    assert materialize(warehouse, [sli_daily], YESTERDAY).success  # rolled up again
+    assert rollup_covers(hourly, daily)

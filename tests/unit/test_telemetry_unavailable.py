@@ -60,3 +60,19 @@ def test_an_open_breaker_is_unavailable_until_a_ping_answers_after_it_opened() -
     clock.now += 1
     assert client.ping() is True
     assert client.unavailable_reason() is None
+
+
+def test_a_200_without_data_is_a_query_error_and_a_failed_ping() -> None:
+    import pytest
+
+    from telemetry.prometheus_http import PrometheusQueryError
+
+    client = PrometheusClient(
+        "http://prometheus.invalid",
+        backoff_s=(),
+        adapter=Answering(lambda request: (200, {"status": "error"})),
+    )
+    with pytest.raises(PrometheusQueryError, match=r"without data\.result"):
+        client.query("up", datetime(2024, 1, 1, tzinfo=UTC))
+    assert client.breaker.state == "closed"
+    assert client.ping() is False

@@ -42,12 +42,20 @@ def _services(path: Path) -> set[str]:
     return set(pl.scan_parquet(path).select("service").unique().collect()["service"].to_list())
 
 
+def _requests(path: Path) -> int:
+    return int(pl.scan_parquet(path).select(pl.col("requests").sum()).collect().item() or 0)
+
+
 def rollup_covers(hourly: Path, daily: Path) -> bool:
-    """The day's rollup exists and holds every service of the hourly file."""
+    """The day's rollup was written from the hourly file as it is now: it is newer than the
+    hourly file's last write, holds every one of its services and the same request total (an
+    hourly day re-fetched after its rollup keeps its hours until the rollup is redone)."""
     if not daily.exists():
         return False
     try:
-        return _services(hourly) <= _services(daily)
+        if daily.stat().st_mtime < hourly.stat().st_mtime:
+            return False
+        return _services(hourly) <= _services(daily) and _requests(hourly) == _requests(daily)
     except (pl.exceptions.PolarsError, OSError):
         return False  # unreadable rollup: keep the hours
 
