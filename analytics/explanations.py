@@ -111,24 +111,70 @@ CV_MAX_ROWS = 2000
 R2_METHOD = f"{CV_FOLDS}-fold cross-validated"
 
 
-def explain_fleet(
+#: Rows the fleet model is fitted on. A larger fleet is fitted on a deterministic sample
+#: (seeded, without replacement) of this many services, and every service — in whatever
+#: shard it is recommended — is explained by that one model: the fit is the only fleet-wide
+#: step, so it must stay small when the per-service work is spread over processes.
+FIT_MAX_ROWS = 5000
+
+
+@dataclass(frozen=True)
+class FleetModel:
+    """One fitted fleet model of balanced targets, shared by every shard that explains rows.
+
+    Pickles with the sklearn model inside: Dagster hands it to the shards' processes."""
+
+    model: Any  # sklearn GradientBoostingRegressor
+    background: npt.NDArray[np.float64]
+    base_value: float
+    r2: float
+    unit: str
+    r2_rows: int
+    fit_rows: int
+
+    def explain(
+        self, inputs: Sequence[Mapping[str, float]], features: Sequence[str]
+    ) -> FleetExplanation:
+        """TreeSHAP (interventional, against the fleet background) for these rows."""
+        import shap
+
+        x = _matrix(inputs, features)
+        explainer = shap.TreeExplainer(
+            self.model, data=self.background, feature_perturbation="interventional"
+        )
+        values = np.asarray(explainer.shap_values(x, check_additivity=True), dtype=np.float64)
+        predictions = np.asarray(self.model.predict(x), dtype=np.float64)
+        return FleetExplanation(
+            self.base_value, predictions, values, self.r2, self.unit, r2_rows=self.r2_rows
+        )
+
+
+def _matrix(
+    inputs: Sequence[Mapping[str, float]], features: Sequence[str]
+) -> npt.NDArray[np.float64]:
+    return np.array([[row[f] for f in features] for row in inputs], dtype=np.float64).reshape(
+        len(inputs), len(features)
+    )
+
+
+def fit_fleet_model(
     inputs: Sequence[Mapping[str, float]],
     targets: Sequence[float],
     features: Sequence[str],
     *,
     unit: str,
     seed: int = 0,
-) -> FleetExplanation | None:
-    """Fit the fleet model of `targets` and attribute every service's prediction (TreeSHAP,
-    interventional, against BACKGROUND fleet rows). None when the fleet is too small.
+) -> FleetModel | None:
+    """Fit the fleet model of `targets` (None when the fleet is too small).
 
-    The attributions and predictions come from the model fitted on every row. The reported
-    `r2` is out-of-sample: the same model configuration is fitted CV_FOLDS times (KFold,
-    shuffled, `random_state=seed`), each fold predicted by the model that did not see it, and
-    R² = 1 − SSE/SST over those out-of-fold predictions. Five extra fits on a 5,000-service
-    fleet took ~5 s, so on a fleet larger than CV_MAX_ROWS the folds run on a deterministic
-    sample (seeded, without replacement) of CV_MAX_ROWS rows; each fold then trains on fewer
-    rows than the full model, so the figure, if anything, understates the full model's fit."""
+    The model is fitted on every row, or on FIT_MAX_ROWS of them for a larger fleet; the
+    background is BACKGROUND of the fitted rows. The reported `r2` is out-of-sample: the same
+    model configuration is fitted CV_FOLDS times (KFold, shuffled, `random_state=seed`), each
+    fold predicted by the model that did not see it, and R² = 1 − SSE/SST over those
+    out-of-fold predictions. Five extra fits on a 5,000-service fleet took ~5 s, so on a fleet
+    larger than CV_MAX_ROWS the folds run on a deterministic sample (seeded, without
+    replacement) of CV_MAX_ROWS rows; each fold then trains on fewer rows than the full model,
+    so the figure, if anything, understates the full model's fit."""
     if len(inputs) < MIN_FLEET:
         return None
     import shap
@@ -140,16 +186,20 @@ def explain_fleet(
             n_estimators=120, max_depth=3, learning_rate=0.1, subsample=1.0, random_state=seed
         )
 
-    x = np.array([[row[f] for f in features] for row in inputs], dtype=np.float64)
+    x = _matrix(inputs, features)
     y = np.asarray(targets, dtype=np.float64)
+    fitted = np.arange(len(x))
+    if len(x) > FIT_MAX_ROWS:
+        fitted = np.sort(
+            np.random.default_rng([seed, 2]).choice(fitted, FIT_MAX_ROWS, replace=False)
+        )
     model = fleet_model()
-    model.fit(x, y)
+    model.fit(x[fitted], y[fitted])
     rng = np.random.default_rng(seed)
-    background = x[rng.choice(len(x), size=min(BACKGROUND, len(x)), replace=False)]
+    fit_x = x[fitted]
+    background = fit_x[rng.choice(len(fit_x), size=min(BACKGROUND, len(fit_x)), replace=False)]
     explainer = shap.TreeExplainer(model, data=background, feature_perturbation="interventional")
-    values = np.asarray(explainer.shap_values(x, check_additivity=True), dtype=np.float64)
     base = float(np.ravel(explainer.expected_value)[0])
-    predictions = np.asarray(model.predict(x), dtype=np.float64)
 
     rows = np.arange(len(x))
     if len(x) > CV_MAX_ROWS:
@@ -161,7 +211,21 @@ def explain_fleet(
     total = float(((cv_y - cv_y.mean()) ** 2).sum())
     sse = float(((cv_y - out_of_fold) ** 2).sum())
     r2 = 1.0 - sse / total if total > 0 else 1.0
-    return FleetExplanation(base, predictions, values, r2, unit, r2_rows=len(rows))
+    return FleetModel(model, background, base, r2, unit, r2_rows=len(rows), fit_rows=len(fitted))
+
+
+def explain_fleet(
+    inputs: Sequence[Mapping[str, float]],
+    targets: Sequence[float],
+    features: Sequence[str],
+    *,
+    unit: str,
+    seed: int = 0,
+) -> FleetExplanation | None:
+    """Fit the fleet model of `targets` and attribute every service's prediction: the fit of
+    `fit_fleet_model`, explained on every row. None when the fleet is too small."""
+    fitted = fit_fleet_model(inputs, targets, features, unit=unit, seed=seed)
+    return fitted.explain(inputs, features) if fitted is not None else None
 
 
 def attribution_of(
@@ -314,26 +378,64 @@ def _answer(
     return answer
 
 
-def attribute_fleet(documents: Sequence[dict[str, Any]]) -> dict[str, float]:
-    """Add SHAP attributions to every recommendation document of a fleet run, in place.
+#: The two fleet models: (SLI type, features, unit), in the order of a document's
+#: `recommendations` list.
+FLEET_MODELS = (
+    ("availability", AVAILABILITY_FEATURES, "nines of the balanced target"),
+    ("latency", LATENCY_FEATURES, "log10 ms of the balanced target"),
+)
+#: Per SLI type, the explained services' model inputs and balanced targets (in the model's
+#: unit): all a fleet model is fitted on, small enough to gather from every shard.
+ModelRows = dict[str, tuple[list[dict[str, float]], list[float]]]
 
-    Returns the fits (out-of-sample R² per SLI type, see `explain_fleet`) for the run's
-    metadata.
-    """
-    fits: dict[str, float] = {}
+
+def model_rows(documents: Sequence[dict[str, Any]]) -> ModelRows:
+    """What the fleet models are fitted on, from recommendation documents (before attribution)."""
     explained = [d for d in documents if d.get("model_inputs")]
-    for position, (sli, features, unit) in enumerate(
-        (("availability", AVAILABILITY_FEATURES, "nines of the balanced target"),
-         ("latency", LATENCY_FEATURES, "log10 ms of the balanced target"))
-    ):  # fmt: skip
-        inputs = [d["model_inputs"][sli] for d in explained]
+    rows: ModelRows = {}
+    for position, (sli, _, _) in enumerate(FLEET_MODELS):
         tiers = [d["recommendations"][position]["tiers"]["balanced"] for d in explained]
         targets = (
             [nines(t["target"] / 100) for t in tiers]
             if sli == "availability"
             else [math.log10(max(t["target_ms"], 1e-3)) for t in tiers]
         )
-        explanation = explain_fleet(inputs, targets, features, unit=unit)
+        rows[sli] = ([d["model_inputs"][sli] for d in explained], targets)
+    return rows
+
+
+def merge_model_rows(parts: Sequence[ModelRows]) -> ModelRows:
+    """The shards' rows in shard order (the order of the unsharded fleet)."""
+    merged: ModelRows = {sli: ([], []) for sli, _, _ in FLEET_MODELS}
+    for part in parts:
+        for sli, (inputs, targets) in part.items():
+            merged[sli][0].extend(inputs)
+            merged[sli][1].extend(targets)
+    return merged
+
+
+def fit_fleet_models(rows: ModelRows) -> dict[str, FleetModel | None]:
+    """Both fleet models, fitted once per run and shared by every shard."""
+    return {
+        sli: fit_fleet_model(*rows[sli], features, unit=unit)
+        for sli, features, unit in FLEET_MODELS
+    }
+
+
+def model_fits(models: Mapping[str, FleetModel | None]) -> dict[str, float]:
+    """The out-of-sample R² per SLI type, for the run's metadata."""
+    return {f"{sli}_r2": round(m.r2, 4) for sli, m in models.items() if m is not None}
+
+
+def attribute_documents(
+    documents: Sequence[dict[str, Any]], models: Mapping[str, FleetModel | None]
+) -> None:
+    """Add SHAP attributions from the fleet models to these documents, in place."""
+    explained = [d for d in documents if d.get("model_inputs")]
+    for position, (sli, features, _) in enumerate(FLEET_MODELS):
+        fitted = models.get(sli)
+        inputs = [d["model_inputs"][sli] for d in explained]
+        explanation = fitted.explain(inputs, features) if fitted is not None and inputs else None
         for row, document in enumerate(explained):
             target = document["recommendations"][position]["explanation"]
             if explanation is None:
@@ -343,6 +445,12 @@ def attribute_fleet(documents: Sequence[dict[str, Any]]) -> dict[str, float]:
                 )
                 continue
             target.update(attribution_of(explanation, row, features, inputs[row]))
-        if explanation is not None:
-            fits[f"{sli}_r2"] = round(explanation.r2, 4)
-    return fits
+
+
+def attribute_fleet(documents: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Add SHAP attributions to every recommendation document of a fleet run, in place (fit
+    and explain in one process: the unsharded path). Returns the fits (out-of-sample R² per SLI
+    type, see `fit_fleet_model`) for the run's metadata."""
+    models = fit_fleet_models(model_rows(documents))
+    attribute_documents(documents, models)
+    return model_fits(models)

@@ -62,7 +62,7 @@ def materialize(
         table.add_column("asset / check")
         table.add_column("result")
         for asset in chosen:
-            for materialization in result.asset_materializations_for_node(asset.op.name):
+            for materialization in result.asset_materializations_for_node(asset.node_def.name):
                 shown: dict[str, object] = {
                     k: v.value
                     for k, v in materialization.metadata.items()

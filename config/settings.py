@@ -54,6 +54,13 @@ class Settings(BaseSettings):
         description="Days of sli_hourly behind each pipeline recommendation. Read when the "
         "pipelines are imported: it shapes the assets' partition mappings.",
     )
+    recommendation_shard_size: int = Field(
+        default=5000,
+        ge=1,
+        description="Services per shard of the daily recommendations: each shard is one Dagster "
+        "step (a process under the multiprocess executor, a pod under the Kubernetes one), so "
+        "a fleet of N services runs in ceil(N / size) steps that the executor spreads.",
+    )
     hourly_retention_days: int = Field(
         default=90,
         ge=HOURLY_RETENTION_MIN_DAYS,

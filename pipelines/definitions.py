@@ -21,7 +21,6 @@ from pipelines.defs.recommendations.assets import (
     intrinsic_availability,
     published_recommendations,
     scc_condensation,
-    slo_recommendations,
 )
 from pipelines.defs.recommendations.automation import graph_changed, recommendations_job
 from pipelines.defs.recommendations.checks import (
@@ -29,6 +28,7 @@ from pipelines.defs.recommendations.checks import (
     targets_in_range,
     tiers_are_ordered,
 )
+from pipelines.defs.recommendations.shards import slo_recommendations
 from pipelines.defs.telemetry.assets import (
     service_graph_hourly,
     sli_daily,
@@ -85,3 +85,10 @@ defs = dg.Definitions(
     sensors=[graph_changed, drift_reevaluation],
     resources=build_resources(),
 )
+
+
+def recommendation_chain_job() -> dg.JobDefinition:
+    """The recommendation chain's job, for `dg.reconstructable`: the multiprocess executor's
+    children (and the benchmarks that drive it from Python) rebuild it from this function, with
+    the resources their own `SLO_*` environment configures."""
+    return defs.resolve_job_def(recommendations_job.name)

@@ -18,9 +18,9 @@ from pipelines.defs.recommendations.assets import (
     graph_snapshot,
     intrinsic_availability,
     scc_condensation,
-    slo_recommendations,
 )
 from pipelines.defs.recommendations.checks import every_service_recommended
+from pipelines.defs.recommendations.shards import slo_recommendations
 from pipelines.defs.telemetry.assets import service_graph_hourly, sli_daily, sli_hourly
 from pipelines.resources import TelemetryResource
 from store.graph_ingest import ingest_graph

@@ -20,13 +20,13 @@ from pipelines.defs.recommendations.assets import (
     intrinsic_availability,
     published_recommendations,
     scc_condensation,
-    slo_recommendations,
 )
 from pipelines.defs.recommendations.checks import (
     every_service_recommended,
     targets_in_range,
     tiers_are_ordered,
 )
+from pipelines.defs.recommendations.shards import slo_recommendations
 from pipelines.defs.telemetry.assets import service_graph_hourly, sli_hourly
 from pipelines.resources import TelemetryResource
 from serving.main import create_app

@@ -5,8 +5,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
-import numpy as np
-import numpy.typing as npt
 import polars as pl
 
 from analytics.composite_availability import CompositeResult, Edge, hard_dependency_edges
@@ -16,23 +14,19 @@ from analytics.composite_inputs import (
     composite_inputs,
     exercised,
 )
-from analytics.explanations import attribute_fleet
 from analytics.graph_cycles import find_cycles
 from analytics.intrinsic_availability import (
     INTRINSIC_HOURLY_SCHEMA,
     intrinsic_hourly,
     intrinsic_totals,
 )
-from analytics.service_recommendation import recommend_service, recommendation_seed
 from analytics.sli_daily import rolled_up_columns
-from analytics.slo_tiers import fleet_prior
 from config.settings import get_settings
 from pipelines import asset_tables
 from pipelines.defs.recommendations import columns
 from pipelines.partitions import DAILY
 from pipelines.resources import DAILY_FALLBACK, OperationalStoreResource
 from store.active_targets import active_availability_targets
-from store.fleet_prior import save_fleet_prior
 from store.graph_snapshot import load_effective_graph, load_service_metadata, record_snapshot
 from store.published_recommendations import latest_snapshot_id, publish_recommendations
 from telemetry.sli_sources import day_bounds
@@ -170,7 +164,8 @@ def scc_condensation(
     )
 
 
-def _lookback_window(day_end: datetime) -> tuple[datetime, datetime]:
+def lookback_window(day_end: datetime) -> tuple[datetime, datetime]:
+    """[start, end) of the lookback ending at a partition's end: one rule for every asset."""
     return day_end - timedelta(days=LOOKBACK_DAYS), day_end
 
 
@@ -182,7 +177,7 @@ def _bound_edges(
     """The snapshot's edges, and those the bound counts: without the hard ones that tracing
     over the lookback shows nobody exercises. Both the condensation and the bound use these."""
     _, day_end = day_bounds(context.partition_time_window.start.date())
-    start, end = _lookback_window(day_end)
+    start, end = lookback_window(day_end)
     declared = snapshot_edges(graph_snapshot)
     calls = (
         service_graph_hourly.filter(pl.col("hour") >= start, pl.col("hour") < end)
@@ -221,7 +216,7 @@ def intrinsic_availability(
     store: OperationalStoreResource,
 ) -> dg.Output[pl.DataFrame]:
     _, day_end = day_bounds(context.partition_time_window.start.date())
-    start, _ = _lookback_window(day_end)
+    start, _ = lookback_window(day_end)
     with store.connect() as engine:
         nodes = load_service_metadata(engine)
     edges = snapshot_edges(graph_snapshot)
@@ -417,197 +412,6 @@ def _bounds_md(frame: pl.DataFrame) -> str:
 def composite_from_row(row: dict[str, Any]) -> CompositeResult:
     """Rebuild the bound's explanation from its warehouse row (the asset boundary is Parquet)."""
     return CompositeResult.from_dict(json.loads(row["composite"]))
-
-
-#: Services whose lookback is held in memory at once (bounds peak RSS for big fleets).
-RECOMMENDATION_CHUNK = 500
-
-
-def _chunks(items: list[str], size: int) -> list[list[str]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def _window(lookback: pl.LazyFrame, services: list[str]) -> pl.DataFrame:
-    """The lookback rows of some services, sorted so each service is one contiguous slice."""
-    rolled = rolled_up_columns(lookback)  # day rollups: their buckets sum 24 hours
-    return (
-        lookback.filter(pl.col("service").is_in(services))
-        .select(
-            "service",
-            "hour",
-            "requests",
-            "errors",
-            # Hourly bucket counts fit 32 bits; halving them halves the footprint.
-            pl.col("latency_buckets").cast(pl.List(pl.Int64 if rolled else pl.Int32)),
-            "cpu_throttling",
-            "has_data",
-            *rolled,
-        )
-        .sort("service", "hour")
-        .collect()
-    )
-
-
-def _slices(window: pl.DataFrame) -> dict[str, tuple[int, int]]:
-    """(offset, length) of each service in a sorted window: zero-copy slices, not copies."""
-    slices: dict[str, tuple[int, int]] = {}
-    position = 0
-    for name, count in window.group_by("service", maintain_order=True).agg(pl.len()).iter_rows():
-        slices[name] = (position, count)
-        position += count
-    return slices
-
-
-def _fleet_pool(sli: pl.DataFrame) -> npt.NDArray[np.float64] | None:
-    """The fleet's bad days (daily error ratio above each service's normal), for the prior."""
-    daily = (
-        sli.filter(pl.col("has_data"))
-        .group_by("service", pl.col("hour").dt.date().alias("day"))
-        .agg(pl.col("requests").sum().cast(pl.Float64), pl.col("errors").sum().cast(pl.Float64))
-        .filter(pl.col("requests") > 0)
-    )
-    if daily.is_empty():
-        return None
-    req = daily.pivot(on="day", index="service", values="requests", sort_columns=True)
-    err = daily.pivot(on="day", index="service", values="errors", sort_columns=True)
-    req, err = req.sort("service").drop("service"), err.sort("service").drop("service")
-    return fleet_prior(
-        req.to_numpy().astype(np.float64), err.select(req.columns).to_numpy().astype(np.float64)
-    )
-
-
-RECOMMENDATION_SCHEMA = {
-    "service": pl.String,
-    "availability_conservative": pl.Float64,
-    "availability_balanced": pl.Float64,
-    "availability_aggressive": pl.Float64,
-    "latency_conservative_ms": pl.Float64,
-    "latency_balanced_ms": pl.Float64,
-    "latency_aggressive_ms": pl.Float64,
-    "composite_bound": pl.Float64,
-    "cold_start": pl.Boolean,
-    "capped_by_bound": pl.Boolean,
-    "confidence": pl.String,
-    "document": pl.String,
-}
-
-
-@dg.asset(
-    partitions_def=DAILY,
-    io_manager_key="warehouse_io",
-    ins={"sli_hourly": LOOKBACK},
-    group_name="recommendations",
-    description=(
-        "Three tiers of availability and latency SLOs per service from the lookback's hourly "
-        "SLIs, the balanced availability capped by the composite bound, in the TRD's shape."
-    ),
-    metadata=asset_tables.column_schema(RECOMMENDATION_SCHEMA, columns.RECOMMENDATIONS),
-)
-def slo_recommendations(
-    context: dg.AssetExecutionContext,
-    sli_hourly: pl.LazyFrame,
-    composite_availability_bounds: pl.DataFrame,
-    store: OperationalStoreResource,
-) -> dg.Output[pl.DataFrame]:
-    _, day_end = day_bounds(context.partition_time_window.start.date())
-    start, end = _lookback_window(day_end)
-    hour_list = [start + timedelta(hours=h) for h in range(LOOKBACK_DAYS * 24)]
-    generated_at = datetime.now(UTC)
-    bounds = {row["service"]: row for row in composite_availability_bounds.iter_rows(named=True)}
-    lookback = sli_hourly.filter(pl.col("hour") >= start, pl.col("hour") < end)
-    pool = _fleet_pool(
-        lookback.select("service", "hour", "requests", "errors", "has_data").collect()
-    )
-    hashes = composite_availability_bounds["graph_hash"].unique().to_list()
-    graph_hash = hashes[0] if hashes else ""
-    # Published beside the recommendations: force_regenerate draws the same prior (none is
-    # stored as none, so a re-run partition never keeps an older prior).
-    with store.connect() as engine:
-        save_fleet_prior(engine, context.partition_key, pool if pool is not None else np.empty(0))
-    services = sorted(
-        set(bounds) | set(lookback.select("service").unique().collect()["service"].to_list())
-    )
-    rows = []
-    for chunk in _chunks(services, RECOMMENDATION_CHUNK):
-        window = _window(lookback, chunk)
-        slices = _slices(window)
-        for service in chunk:
-            bound_row = bounds.get(service)
-            offset, length = slices.get(service, (0, 0))
-            tiers, document = recommend_service(
-                service,
-                window.slice(offset, length),
-                hour_list,
-                composite_from_row(bound_row) if bound_row else None,
-                generated_at=generated_at,
-                service_type=bound_row["service_type"] if bound_row else None,
-                fleet_excess=pool,
-                seed=recommendation_seed(context.partition_key, service, graph_hash),
-                absorbs=bool(bound_row and bound_row["absorbs"]),
-                published_sla=bound_row["published_sla"] if bound_row else None,
-            )
-            document["provenance"] = {
-                "dagster_run_id": context.run.run_id,
-                "partition": context.partition_key,
-                "graph_hash": graph_hash,
-            }
-            a, lat = tiers.availability, tiers.latency
-            rows.append(
-                (
-                    service,
-                    a["conservative"].target,
-                    a["balanced"].target,
-                    a["aggressive"].target,
-                    lat["conservative"].target_ms,
-                    lat["balanced"].target_ms,
-                    lat["aggressive"].target_ms,
-                    bound_row["composite_bound"] if bound_row else None,
-                    tiers.cold_start,
-                    tiers.capped_by_composite,
-                    tiers.data_quality.confidence,
-                    document,
-                )
-            )
-    fit = attribute_fleet([row[-1] for row in rows])
-    context.log.info("fleet explanation: %s", fit)
-    frame = pl.DataFrame(
-        [(*row[:-1], json.dumps(row[-1])) for row in rows], schema=RECOMMENDATION_SCHEMA,
-        orient="row",
-    )  # fmt: skip
-    return dg.Output(
-        frame,
-        metadata={
-            "fleet_prior_points": len(pool) if pool is not None else 0,
-            "services": frame.height,
-            "cold_start": int(frame["cold_start"].sum()),
-            "capped_by_bound": int(frame["capped_by_bound"].sum()),
-            "median_balanced_availability": float(frame["availability_balanced"].median() or 0.0),  # type: ignore[arg-type]
-            "tier_distribution": asset_tables.table(
-                tier_distribution(frame), columns.TIER_DISTRIBUTION
-            ),
-            **{f"explanation_{k}": v for k, v in fit.items()},
-        },
-    )
-
-
-def tier_distribution(recommendations: pl.DataFrame) -> pl.DataFrame:
-    """Per tier, how the fleet's targets spread: what a reviewer checks before approving."""
-    rows = []
-    for tier in ("conservative", "balanced", "aggressive"):
-        availability = recommendations[f"availability_{tier}"].drop_nulls()
-        latency = recommendations[f"latency_{tier}_ms"].drop_nulls()
-        rows.append({
-            "tier": tier,
-            "services": availability.len(),
-            "availability_p10": availability.quantile(0.1),
-            "availability_median": availability.median(),
-            "availability_p90": availability.quantile(0.9),
-            "latency_median_ms": latency.median(),
-            "latency_p90_ms": latency.quantile(0.9),
-        })  # fmt: skip
-    spreads = {name: pl.Float64 for name in list(columns.TIER_DISTRIBUTION)[2:]}
-    schema = {"tier": pl.String, "services": pl.Int64, **spreads}
-    return pl.DataFrame(rows, schema=schema)
 
 
 @dg.asset(

@@ -3,7 +3,7 @@
 import dagster as dg
 import polars as pl
 
-from pipelines.defs.recommendations.assets import slo_recommendations
+from pipelines.defs.recommendations.shards import slo_recommendations
 
 
 @dg.asset_check(
