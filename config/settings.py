@@ -16,6 +16,9 @@ LOOKBACK_MIN_DAYS, LOOKBACK_MAX_DAYS = 7, 365
 #: Hourly SLIs are kept at least this long: drift detection compares a day's hours with the 14
 #: days before it (`pipelines/defs/drift`), and that baseline must stay hourly.
 HOURLY_RETENTION_MIN_DAYS = 15
+#: Fewer series per PromQL answer than this would cut a 50,000-service fleet's day into
+#: thousands of requests (a histogram of ~15 buckets: under 70 services a shard).
+PROMETHEUS_MIN_SERIES_PER_QUERY = 1_000
 
 
 class Settings(BaseSettings):
@@ -91,6 +94,15 @@ class Settings(BaseSettings):
     )
     prometheus_circuit_reset_s: float = Field(
         default=30.0, gt=0, description="How long an open circuit refuses calls before a probe."
+    )
+    prometheus_max_series_per_query: int = Field(
+        default=50_000,
+        ge=PROMETHEUS_MIN_SERIES_PER_QUERY,
+        description="Most series one PromQL answer may hold: fleet-wide queries are cut into "
+        "shards of services sized to it (a service adds its latency buckets to the histogram "
+        "query, 1 to a counter, its callees to the service graph). Keep it at or under the "
+        "server's own limit (Mimir: max_fetched_series_per_query, which counts the series "
+        "before `sum by`).",
     )
     prometheus_bearer_token: str | None = Field(default=None, repr=False)
     prometheus_username: str | None = None

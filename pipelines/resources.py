@@ -6,8 +6,12 @@ configures everything; secrets (bearer token, password) never appear in run conf
 
 from __future__ import annotations
 
+import shutil
+import time
+import typing
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +156,15 @@ class PolarsParquetIOManager(dg.ConfigurableIOManager):
     """One Parquet file per asset partition: `<base>/<asset>/<partition>.parquet`.
 
     Files are written to a temporary name and renamed, so a run killed mid-write never leaves
-    a torn partition for readers (DuckDB/polars read these files read-only).
+    a torn partition for readers (DuckDB/polars read these files read-only). A LazyFrame is
+    streamed to its file (`sink_parquet`), never collected: the combined shards of a 50,000-
+    service fleet are written without holding them in memory.
+
+    The frames that pass between a sharded asset's ops (outputs with no asset key) live under
+    `<base>/_runs/<run id>/<step>.<output>.parquet` and load lazily: the op that combines the
+    shards reads them as scans, and a re-execution from failure finds them where the failed
+    run left them. They are kept RUN_PARTS_KEPT (for re-executions), then removed the next
+    time any asset partition is written.
     """
 
     base_path: str
@@ -161,18 +173,37 @@ class PolarsParquetIOManager(dg.ConfigurableIOManager):
         folder = Path(self.base_path).joinpath(*key.path)
         return folder / f"{partition or 'data'}.parquet"
 
-    def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame) -> None:
-        partition = context.partition_key if context.has_partition_key else None
-        path = self._path(context.asset_key, partition)
+    def _part_path(self, run_id: str, step_key: str, output: str) -> Path:
+        return Path(self.base_path) / RUN_PARTS / run_id / f"{step_key}.{output}.parquet"
+
+    def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame | pl.LazyFrame) -> None:
+        if not context.has_asset_key:
+            path = self._part_path(context.run_id, context.step_key, context.name)
+        else:
+            partition = context.partition_key if context.has_partition_key else None
+            path = self._path(context.asset_key, partition)
+            self._prune_run_parts()
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".parquet.tmp")
-        obj.write_parquet(temporary)
+        if isinstance(obj, pl.LazyFrame):
+            obj.sink_parquet(temporary)
+        else:
+            obj.write_parquet(temporary)
         temporary.replace(path)
         context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
 
     def partition_path(self, asset: str | dg.AssetKey, partition: str | None) -> Path:
         """Where a partition of an asset lives (whether or not it was written)."""
         return self._path(dg.AssetKey.from_coercible(asset), partition)
+
+    def _prune_run_parts(self) -> None:
+        runs = Path(self.base_path) / RUN_PARTS
+        if not runs.is_dir():
+            return
+        cutoff = time.time() - RUN_PARTS_KEPT.total_seconds()
+        for folder in runs.iterdir():
+            if folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def load_input(self, context: dg.InputContext) -> pl.DataFrame | pl.LazyFrame:
         """A DataFrame, or a LazyFrame when the input is annotated so: then only the columns
@@ -182,6 +213,13 @@ class PolarsParquetIOManager(dg.ConfigurableIOManager):
         An input whose definition metadata names a daily rollup (`DAILY_FALLBACK`: the
         lookbacks of `sli_hourly`) reads a partition whose file retention removed from that
         rollup's file instead, converted by `analytics.sli_daily.lookback_rows_from_daily`."""
+        if not context.has_asset_key:  # a shard part of this run (or of the failed run)
+            upstream = context.upstream_output
+            assert upstream is not None
+            # Mapped step keys hold brackets (`recommend_shard[shard_0000]`): not a glob.
+            path = self._part_path(upstream.run_id, upstream.step_key, upstream.name)
+            part = pl.scan_parquet(path, glob=False)
+            return part if _wants_lazy(context) else part.collect()
         key = context.asset_key
         partitions = context.asset_partition_keys if context.has_asset_partitions else [None]
         fallback = (context.definition_metadata or {}).get(DAILY_FALLBACK)
@@ -205,9 +243,18 @@ class PolarsParquetIOManager(dg.ConfigurableIOManager):
             )  # fmt: skip
         # Partitions written before a column was added read it as null (diagonal concat).
         lookback = pl.concat(frames, how="diagonal_relaxed")
-        return lookback if context.dagster_type.typing_type is pl.LazyFrame else lookback.collect()
+        return lookback if _wants_lazy(context) else lookback.collect()
 
 
+def _wants_lazy(context: dg.InputContext) -> bool:
+    """Whether the input is annotated LazyFrame, or list[LazyFrame] (a fan-in of shards)."""
+    wanted = context.dagster_type.typing_type
+    return wanted is pl.LazyFrame or typing.get_args(wanted) == (pl.LazyFrame,)
+
+
+#: The warehouse folder of the runs' shard parts (not an asset: no view, no retention by day).
+RUN_PARTS = "_runs"
+RUN_PARTS_KEPT = timedelta(days=2)
 #: Input definition metadata naming the daily rollup that stands in for removed partitions of
 #: an hourly asset (`dg.AssetIn("sli_hourly", metadata={DAILY_FALLBACK: "sli_daily"})`).
 DAILY_FALLBACK = "slo_engine/daily_fallback"

@@ -1,5 +1,6 @@
 """The Prometheus HTTP API client, failing fast and politely: `prometheus-api-client` does the
-HTTP (auth headers, TLS, range and instant queries), behind our retries and circuit breaker.
+HTTP (auth headers, TLS, range and instant queries, label values), behind our retries and
+circuit breaker.
 
 Transient failures are retried with backoff (1 s, 2 s, 4 s; `tenacity`); a circuit breaker
 stops hammering a Prometheus that is down (10 consecutive failures open it for 30 s, then one
@@ -257,6 +258,27 @@ class PrometheusClient:
             "range",
             lambda prometheus: prometheus.custom_query_range(query, start, end, str(step_s)),
         )
+        return result
+
+    def label_values(
+        self, label: str, match: Sequence[str], start: datetime, end: datetime
+    ) -> list[str]:
+        """Values `label` takes on the series `match` selects between `start` and `end`: an
+        index lookup (no samples are read), behind the same retries and breaker as queries.
+        An answer whose data is not a list of strings is a bad answer, never a list of ids."""
+        params = {
+            "match[]": list(match),
+            "start": f"{start.timestamp():.3f}",
+            "end": f"{end.timestamp():.3f}",
+        }
+
+        def send(prometheus: PrometheusConnect) -> list[str]:
+            values = prometheus.get_label_values(label, params=params)
+            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+                raise TypeError(f"label values of {label!r} are not a list of strings")
+            return values
+
+        result: list[str] = self._get("labels", send)
         return result
 
     def query(self, query: str, at: datetime) -> list[dict[str, Any]]:

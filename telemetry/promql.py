@@ -11,6 +11,7 @@ one literal, and only what cannot be one (empty, control characters) is refused.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, replace
 
@@ -123,11 +124,37 @@ def buckets_query(names: MetricNames, window: str = "1h", only: list[str] | None
     return f"round(sum by ({names.service_label}, le) (increase({selector}[{window}])))"
 
 
-def service_graph_query(names: MetricNames, window: str = "1d") -> str:
-    return (
-        f"sum by ({names.client_label}, {names.server_label}) "
-        f"(increase({names.service_graph}[{window}]))"
-    )
+def service_graph_query(
+    names: MetricNames, window: str = "1d", clients: list[str] | None = None
+) -> str:
+    selector = names.service_graph + _matchers(label_matcher(names.client_label, clients))
+    return f"sum by ({names.client_label}, {names.server_label}) (increase({selector}[{window}]))"
+
+
+def edge_fan_out_query(
+    names: MetricNames, seconds: int, clients: list[str], *, failed: bool = True
+) -> str:
+    """Servers each client called in the last `seconds` (calls or, with `failed`, failed
+    calls): the series a `sum by (client, server)` of those clients over that time can return,
+    one answer series per client — what a service-graph shard is sized by."""
+    matcher = _matchers(label_matcher(names.client_label, clients))
+    metrics = [names.service_graph, *([names.service_graph_failed] if failed else [])]
+    seen = " or ".join(f"count_over_time({m}{matcher}[{seconds}s])" for m in metrics)
+    by = f"{names.client_label}, {names.server_label}"
+    return f"count by ({names.client_label}) (count by ({by}) ({seen}))"
+
+
+#: PromQL's duration units, in seconds.
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+_DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
+
+
+def duration_seconds(text: str) -> float:
+    """A PromQL duration (`1h`, `90m`, `1h30m`) in seconds; anything else is refused."""
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"not a PromQL duration: {text!r}")
+    return sum(int(n) * _DURATION_UNITS[u] for n, u in parts)
 
 
 def label_matcher(label: str, values: list[str] | None) -> str:
@@ -137,8 +164,13 @@ def label_matcher(label: str, values: list[str] | None) -> str:
     metacharacter) and once for the PromQL string literal."""
     if not values:
         return ""
-    alternatives = "|".join(quote_label_value(regex_escape(v))[1:-1] for v in values)
-    return f'{label}=~"{alternatives}"'
+    return f'{label}=~"{"|".join(map(regex_alternative, values))}"'
+
+
+def regex_alternative(value: str) -> str:
+    """One value as an alternative inside a regex matcher's quotes: escaped for RE2, then for
+    the string literal (what `label_matcher` joins, and what a shard's size is counted in)."""
+    return quote_label_value(regex_escape(value))[1:-1]
 
 
 def _edge_increase(names: MetricNames, metric: str, window: str, clients: list[str] | None) -> str:

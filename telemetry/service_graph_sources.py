@@ -4,9 +4,9 @@ and hour with the failed calls (`service_graph_hourly`, EDGE_HOURLY_SCHEMA)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -16,10 +16,12 @@ from analytics.sli_schema import EDGE_HOURLY_SCHEMA
 from telemetry.prometheus_http import PrometheusClient
 from telemetry.promql import (
     MetricNames,
+    edge_fan_out_query,
     service_graph_calls_query,
     service_graph_failed_query,
     service_graph_query,
 )
+from telemetry.query_shards import pack_shards, run_all
 from telemetry.sli_sources import day_bounds
 
 SERVICE_GRAPH_SCHEMA = pl.Schema(
@@ -81,12 +83,28 @@ class ParquetServiceGraphSource:
 
 @dataclass
 class PrometheusServiceGraphSource:
+    """Calls per (client, server) from the OTel service graph connector's counters.
+
+    With `max_series_per_query` unset, each query is fleet-wide (one series per edge). Set (as
+    the pipelines and the API build it), each is cut into shards of clients whose answers hold
+    at most that many series. A client's share of an answer is its fan-out, which no id list
+    tells: a probe asks Prometheus for it first, one series per client
+    (`promql.edge_fan_out_query`), and clients without a call in the window are left out of
+    the shards altogether. The frame is the same either way.
+    """
+
     client: PrometheusClient
     names: MetricNames
+    max_series_per_query: int | None = None
 
     def fetch_day(self, day: date) -> pl.DataFrame:
         _, end = day_bounds(day)
-        result = self.client.query(service_graph_query(self.names, "1d"), end)
+        shards = self._client_shards(end - timedelta(days=1), end, None, failed=False)
+        tasks = [
+            partial(self.client.query, service_graph_query(self.names, "1d", shard), end)
+            for shard in shards
+        ]
+        result = [s for answer in run_all(tasks, what="service-graph query") for s in answer]
         rows = [
             (
                 s["metric"].get(self.names.client_label, ""),
@@ -102,25 +120,30 @@ class PrometheusServiceGraphSource:
     def fetch_hourly(
         self, start: datetime, days: int, clients: Sequence[str] | None = None
     ) -> pl.DataFrame:
-        """Two fleet-wide range queries (calls, failed calls) at one point an hour. A missing
-        failed series for an edge with calls means none failed."""
+        """Two range queries (calls, failed calls) at one point an hour, each fleet-wide or in
+        shards of clients. A missing failed series for an edge with calls means none failed."""
         only = list(clients) if clients is not None else None
         if only is not None and not only:
             return empty_edge_hourly_frame()
         # Each point at t is the increase over (t - 1h, t]: the hour that starts at t - 1h.
         first, last = start + timedelta(hours=1), start + timedelta(hours=24 * days)
-        queries = [
-            build(self.names, "1h", only)
-            for build in (service_graph_calls_query, service_graph_failed_query)
+        shards = self._client_shards(start, last, only, failed=True)
+        builders = (service_graph_calls_query, service_graph_failed_query)
+        tasks = [
+            partial(self._long_of, build(self.names, "1h", shard), first, last)
+            for build in builders
+            for shard in shards
         ]
-        with ThreadPoolExecutor(max_workers=len(queries)) as pool:
-            calls, failed = pool.map(
-                lambda q: self.client.query_range(q, first, last, 3600), queries
-            )
+        longs = run_all(tasks, what="service-graph query")
+        calls, failed = (
+            pl.concat(
+                [self._long([], "value"), *longs[k * len(shards) : (k + 1) * len(shards)]]
+            ).rename({"value": name})
+            for k, name in enumerate(("calls", "failed"))
+        )
         keys = ["client", "server", "ts"]
         frame = (
-            self._long(calls, "calls")
-            .join(self._long(failed, "failed"), on=keys, how="left")
+            calls.join(failed, on=keys, how="left")
             .with_columns(pl.col("failed").fill_null(0))
             .filter((pl.col("client") != "") & (pl.col("server") != ""))
             .with_columns(
@@ -132,6 +155,44 @@ class PrometheusServiceGraphSource:
             .cast(EDGE_HOURLY_SCHEMA)
             .sort("client", "server", "hour")
         )
+
+    def _long_of(self, query: str, first: datetime, last: datetime) -> pl.DataFrame:
+        """One range query's answer as a long table, decoded in the worker that fetched it."""
+        return self._long(self.client.query_range(query, first, last, 3600), "value")
+
+    def _client_shards(
+        self, since: datetime, until: datetime, clients: list[str] | None, *, failed: bool
+    ) -> list[list[str] | None]:
+        """The client restriction of each request of a query over (since, until]: the caller's
+        (`None`: fleet-wide) when unbounded; otherwise shards of the clients (the caller's, or
+        those Prometheus's label index holds) sized by each one's fan-out over the window."""
+        if self.max_series_per_query is None:
+            return [clients]
+        # An hour more than the queries read: a wider probe over-counts, it never misses.
+        since -= timedelta(hours=1)
+        metrics = [self.names.service_graph, *([self.names.service_graph_failed] if failed else [])]
+        label = self.names.client_label
+        ids = sorted(
+            set(clients)
+            if clients is not None
+            else self.client.label_values(label, metrics, since, until)
+        )
+        limit, seconds = self.max_series_per_query, int((until - since).total_seconds())
+        probes = [
+            partial(
+                self.client.query,
+                edge_fan_out_query(self.names, seconds, probe, failed=failed),
+                until,
+            )
+            for probe in pack_shards(ids, 1, limit)
+        ]
+        fan_out = {
+            s["metric"].get(label, ""): round(float(s["value"][1]))
+            for answer in run_all(probes, what="fan-out probe")
+            for s in answer
+        }
+        called = [c for c in ids if fan_out.get(c, 0) > 0]
+        return [*pack_shards(called, fan_out, limit)]
 
     def _long(self, result: list[dict[str, Any]], value: str) -> pl.DataFrame:
         """A range-query matrix as (client, server, ts, value), rounded to whole calls."""

@@ -2,16 +2,17 @@
 
 Both sources answer the same question — the `sli_hourly` rows of one UTC day — so the embedded
 demo (Parquet written by `slo-engine fleet generate`) and production (PromQL) run the same
-pipeline. A Prometheus day costs three range queries, whatever the number of services.
+pipeline. A Prometheus day costs four range queries, each cut into shards of services when a
+series bound is set (`PrometheusSliSource.max_series_per_query`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,10 +25,13 @@ from telemetry.prometheus_http import PrometheusClient
 from telemetry.promql import (
     MetricNames,
     buckets_query,
+    duration_seconds,
     errors_query,
+    label_matcher,
     requests_query,
     throttling_query,
 )
+from telemetry.query_shards import pack_shards, run_all
 
 
 class SliSource(Protocol):
@@ -94,9 +98,24 @@ class ParquetSliSource:
 
 @dataclass
 class PrometheusSliSource:
+    """`sli_hourly` rows from four `sum by (service)` range queries a day (requests, errors,
+    latency buckets, CPU throttling).
+
+    With `max_series_per_query` unset, each is one fleet-wide query: ~14 series per service,
+    beyond what Prometheus or Mimir fetch for one query at tens of thousands of services. Set
+    (from `SLO_PROMETHEUS_MAX_SERIES_PER_QUERY`, as the pipelines and the API build it), each
+    query is cut into shards of services whose answers hold at most that many series: over the
+    ids the caller gives, or — none given — over the ids Prometheus's label index holds for the
+    window (every service the fleet-wide query would return, so the pipeline's day keeps the
+    services not registered yet, and observed externals). The frame is the same either way, but
+    for series without the service label: a fleet-wide query sums them into a service "" that
+    no shard asks for.
+    """
+
     client: PrometheusClient
     names: MetricNames
     window: str = "1h"
+    max_series_per_query: int | None = None
 
     def fetch_day(self, day: date, services: Sequence[str] | None = None) -> pl.DataFrame:
         start, _ = day_bounds(day)
@@ -108,20 +127,21 @@ class PrometheusSliSource:
         hours = 24 * days
         # Each point at t is the increase over (t - 1h, t]: the hour that starts at t - 1h.
         first, last = start + timedelta(hours=1), start + timedelta(hours=hours)
-        only = list(services) if services is not None else None
         label = self.names.service_label
-        queries = [
-            build(self.names, self.window, only)
-            for build in (requests_query, errors_query, buckets_query, throttling_query)
+        builders = (requests_query, errors_query, buckets_query, throttling_query)
+        shards = self._shards(first, last, services)
+        tasks = [
+            partial(self._long_of, build(self.names, self.window, shard), first, last)
+            for build, query_shards in zip(builders, shards, strict=True)
+            for shard in query_shards
         ]
-        # Independent queries: Prometheus evaluates one while we decode another.
-        with ThreadPoolExecutor(max_workers=len(queries)) as pool:
-            requests, errors, buckets, throttling = pool.map(
-                lambda q: self.client.query_range(q, first, last, 3600), queries
-            )
-        frame = assemble_day(
-            start, label, requests, errors, buckets, hours=hours, throttling=throttling
+        # Independent queries: Prometheus evaluates some while we decode others.
+        longs = iter(run_all(tasks, what="SLI query"))
+        requests, errors, buckets, throttling = (
+            pl.concat([_long([], label, "value"), *(next(longs) for _ in query_shards)])
+            for query_shards in shards
         )
+        frame = assemble_long(start, requests, errors, buckets, throttling, hours=hours)
         # Completeness is a per-day figure, whatever the window.
         return frame.with_columns(
             pl.col("has_data")
@@ -130,6 +150,48 @@ class PrometheusSliSource:
             .over("service", pl.col("hour").dt.date())
             .alias("data_completeness")
         )
+
+    def _long_of(self, query: str, first: datetime, last: datetime) -> pl.DataFrame:
+        """One query's answer as a long table, decoded in the worker that fetched it: the JSON
+        of a shard is dropped as soon as its rows exist."""
+        answer = self.client.query_range(query, first, last, 3600)
+        return _long(answer, self.names.service_label, "value")
+
+    def _shards(
+        self, first: datetime, last: datetime, services: Sequence[str] | None
+    ) -> list[list[list[str] | None]]:
+        """The service restriction of each query's requests (requests, errors, buckets,
+        throttling), in that order: one unrestricted request each (`None`) when unbounded and
+        no ids are given; otherwise shards sized by the series one service adds to each answer
+        (one for the counters summed by service, its `le` bounds for the histogram)."""
+        if services is not None and not services:
+            return [[] for _ in range(4)]  # no service asked for: nothing to ask Prometheus
+        if self.max_series_per_query is None:
+            return [[list(services) if services is not None else None] for _ in range(4)]
+        # The points read back to `first - window`: ids of series seen from then on.
+        since = first - timedelta(seconds=duration_seconds(self.window))
+        bucket_series = self.names.duration_bucket
+        ids = (
+            sorted(set(services))
+            if services is not None
+            else sorted(
+                self.client.label_values(
+                    self.names.service_label, [self.names.requests, bucket_series], since, last
+                )
+            )
+        )
+        if not ids:
+            return [[] for _ in range(4)]
+        limit = self.max_series_per_query
+        # Each service's buckets are among the bounds of the services asked — of the fleet, when
+        # they are not a caller's few that fit one matcher: a bound on each one's series, read
+        # from the label index (a one-service regeneration asks about its own series only).
+        if services is not None and len(pack_shards(ids, 0, limit)) == 1:
+            bucket_series += "{" + label_matcher(self.names.service_label, ids) + "}"
+        bounds = len(self.client.label_values("le", [bucket_series], since, last))
+        counters: list[list[str] | None] = [*pack_shards(ids, 1, limit)]
+        histogram: list[list[str] | None] = [*pack_shards(ids, max(bounds, 1), limit)]
+        return [counters, counters, histogram, counters]
 
 
 def _long(result: list[dict[str, Any]], label: str, value: str) -> pl.DataFrame:
@@ -166,14 +228,37 @@ def assemble_day(
     hours: int = 24,
     throttling: list[dict[str, Any]] | None = None,
 ) -> pl.DataFrame:
-    """Turn three fleet-wide range-query matrices into `sli_hourly` rows for `hours` hours.
+    """Turn the range-query matrices (requests, errors, latency buckets, CPU throttling) into
+    `sli_hourly` rows for `hours` hours; see `assemble_long`."""
+    return assemble_long(
+        start,
+        *(
+            _long(result or [], label, "value")
+            for result in (requests, errors, buckets, throttling)
+        ),
+        hours=hours,
+    )
+
+
+def assemble_long(
+    start: datetime,
+    requests: pl.DataFrame,
+    errors: pl.DataFrame,
+    buckets: pl.DataFrame,
+    throttling: pl.DataFrame,
+    *,
+    hours: int = 24,
+) -> pl.DataFrame:
+    """`sli_hourly` rows for `hours` hours from the answers as long tables (`_long`: service,
+    le, ts, value), however many requests each came in: concatenated shards give the frame
+    one fleet-wide answer gives, since every series belongs to exactly one shard.
 
     An hour for which Prometheus has no request samples is kept as a row with
     `has_data = false` and null values: a gap is a fact about the data, not a zero.
     """
-    req = _long(requests, label, "requests").drop("le")
-    err = _long(errors, label, "errors").drop("le")
-    hist = _long(buckets, label, "count").filter(pl.col("count").is_not_nan())
+    req = requests.drop("le").rename({"value": "requests"})
+    err = errors.drop("le").rename({"value": "errors"})
+    hist = buckets.rename({"value": "count"}).filter(pl.col("count").is_not_nan())
     services = sorted(set(req["service"].to_list()) | set(hist["service"].to_list()))
     hour_ends = [int((start + timedelta(hours=h + 1)).timestamp()) for h in range(hours)]
     # Typed even when Prometheus returned no series: an empty window is an answer, not an error.
@@ -195,12 +280,10 @@ def assemble_day(
         # Buckets are cumulative; extrapolation noise must not make them decrease.
         matrix = np.maximum.accumulate(matrix, axis=1)
     cpu = (
-        _long(throttling, label, "cpu_throttling").drop("le")
-        if throttling
-        else pl.DataFrame(
-            schema={"service": pl.String, "ts": pl.Int64, "cpu_throttling": pl.Float64}
-        )
-    ).filter(pl.col("cpu_throttling").is_finite())
+        throttling.drop("le")
+        .rename({"value": "cpu_throttling"})
+        .filter(pl.col("cpu_throttling").is_finite())
+    )
     frame = (
         grid.join(req.filter(pl.col("requests").is_not_nan()), on=["service", "ts"], how="left")
         .join(cpu, on=["service", "ts"], how="left")

@@ -70,6 +70,7 @@ def sli_source_from_settings(
             prometheus_client_from_settings(settings, backoff_s=backoff_s),
             metric_names_from_settings(settings),
             window,
+            max_series_per_query=settings.prometheus_max_series_per_query,
         )
     return ParquetSliSource(Path(settings.telemetry_parquet_path))
 
@@ -77,5 +78,7 @@ def sli_source_from_settings(
 def service_graph_source_from_settings(settings: Settings, sli: SliSource) -> ServiceGraphSource:
     """The service graph's calls, through the SLI source's client (one breaker per process)."""
     if isinstance(sli, PrometheusSliSource):
-        return PrometheusServiceGraphSource(sli.client, sli.names)
+        return PrometheusServiceGraphSource(
+            sli.client, sli.names, max_series_per_query=settings.prometheus_max_series_per_query
+        )
     return ParquetServiceGraphSource(Path(settings.telemetry_parquet_path).parent / "service_graph")

@@ -68,6 +68,7 @@ def _shard_config(size: int) -> dict[str, Any]:
 def _recommendations(warehouse: Path) -> dict[str, dict[str, Any]]:
     """Each service's row, its document without what names the run (id, clock)."""
     frame = pl.read_parquet(warehouse / "slo_recommendations" / f"{LAST}.parquet")
+    assert frame["service"].is_sorted()  # the shards, combined in order
     rows = {}
     for row in frame.iter_rows(named=True):
         document = json.loads(row.pop("document"))

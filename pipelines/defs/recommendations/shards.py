@@ -210,7 +210,7 @@ def _slices(window: pl.DataFrame) -> dict[str, tuple[int, int]]:
 
 @dg.op(
     ins={"sli_hourly": LOOKBACK_INPUT},
-    out={"recommendations": dg.Out(), "model_rows": dg.Out()},
+    out={"recommendations": dg.Out(io_manager_key="warehouse_io"), "model_rows": dg.Out()},
     description="Tiers, intervals, what-ifs and documents for one shard's services.",
 )
 def recommend_shard(
@@ -285,7 +285,10 @@ def fit_recommendation_models(
     return models
 
 
-@dg.op(description="SHAP attributions for one shard's services, from the shared fleet models.")
+@dg.op(
+    out=dg.Out(io_manager_key="warehouse_io"),
+    description="SHAP attributions for one shard's services, from the shared fleet models.",
+)
 def attribute_shard(
     recommendations: pl.DataFrame, fleet_models: dict[str, FleetModel | None]
 ) -> pl.DataFrame:
@@ -301,16 +304,17 @@ def attribute_shard(
     description="The shards as one frame, sorted by service: the asset's value.",
 )
 def combine_recommendation_shards(
-    parts: list[pl.DataFrame],
+    parts: list[pl.LazyFrame],
     fleet_models: dict[str, FleetModel | None],
     fleet_prior_points: int,
-) -> dg.Output[pl.DataFrame]:
-    frame = (
-        pl.concat(parts).sort("service") if parts else pl.DataFrame(schema=RECOMMENDATION_SCHEMA)
-    )
+) -> dg.Output[pl.LazyFrame]:
+    # The parts are scans of the shards' files, in shard order (contiguous runs of the sorted
+    # fleet): the warehouse streams them into the partition; only the figures are read here.
+    combined = pl.concat(parts) if parts else pl.LazyFrame(schema=RECOMMENDATION_SCHEMA)
+    frame = combined.drop("document").collect()
     fit = model_fits(fleet_models)
     return dg.Output(
-        frame,
+        combined,
         metadata={
             "fleet_prior_points": fleet_prior_points,
             "services": frame.height,
