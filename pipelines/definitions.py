@@ -18,7 +18,6 @@ from pipelines.defs.graph.assets import observed_service_graph
 from pipelines.defs.recommendations.assets import (
     composite_availability_bounds,
     graph_snapshot,
-    intrinsic_availability,
     published_recommendations,
     scc_condensation,
 )
@@ -28,6 +27,7 @@ from pipelines.defs.recommendations.checks import (
     targets_in_range,
     tiers_are_ordered,
 )
+from pipelines.defs.recommendations.intrinsic_shards import intrinsic_availability
 from pipelines.defs.recommendations.shards import slo_recommendations
 from pipelines.defs.telemetry.assets import (
     service_graph_hourly,

@@ -5,28 +5,24 @@ both dialects' stores)."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
 from sqlalchemy.engine import Engine
+from support.parquet_fleet import parquet_fleet
 
 from pipelines.defs.recommendations.assets import (
     composite_availability_bounds,
     graph_snapshot,
-    intrinsic_availability,
     scc_condensation,
 )
 from pipelines.defs.recommendations.checks import every_service_recommended
+from pipelines.defs.recommendations.intrinsic_shards import intrinsic_availability
 from pipelines.defs.recommendations.shards import slo_recommendations
 from pipelines.defs.telemetry.assets import service_graph_hourly, sli_daily, sli_hourly
-from pipelines.resources import TelemetryResource
-from store.graph_ingest import ingest_graph
-from store.graph_payload import DependencyGraphIn
-from synthetic_fleet.telemetry import generate_telemetry, hourly_frame
-from synthetic_fleet.topology import generate_topology
 
 END = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 DAYS = 8
@@ -57,21 +53,11 @@ def _chain_outputs(warehouse: Path, day: str) -> dict[str, Any]:
 def test_days_only_in_sli_daily_give_the_all_hourly_totals(
     engine: Engine, materialize_day: Any, tmp_path: Path
 ) -> None:
-    topology = generate_topology(30, seed=21, cycles=1)
-    telemetry = generate_telemetry(topology, days=DAYS, seed=21, end=END)
-    folder = tmp_path / "fleet"
-    folder.mkdir()
-    for (day,), part in hourly_frame(telemetry).group_by(pl.col("hour").dt.date()):
-        part.write_parquet(folder / f"{day}.parquet")
-    ingest_graph(
-        engine,
-        DependencyGraphIn.model_validate(topology.to_payload()).to_submission(),
-        stale_after=timedelta(days=3650),
+    fleet = parquet_fleet(
+        engine, tmp_path / "fleet", services=30, seed=21, cycles=1, days=DAYS, end=END
     )
-    source = TelemetryResource(source="parquet", parquet_path=str(folder))
-    days = [(END - timedelta(days=DAYS - n)).date().isoformat() for n in range(DAYS)]
-    for day in days:
-        assert materialize_day(TELEMETRY, source, day).success
+    source, days = fleet.source, fleet.days
+    fleet.materialize_each_day(materialize_day, TELEMETRY)
     last = days[-1]
     run = [*TELEMETRY, *CHAIN, every_service_recommended]
 

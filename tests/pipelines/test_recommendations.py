@@ -12,12 +12,12 @@ import polars as pl
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
+from support.parquet_fleet import parquet_fleet
 
 from config.settings import Settings
 from pipelines.defs.recommendations.assets import (
     composite_availability_bounds,
     graph_snapshot,
-    intrinsic_availability,
     published_recommendations,
     scc_condensation,
 )
@@ -26,16 +26,12 @@ from pipelines.defs.recommendations.checks import (
     targets_in_range,
     tiers_are_ordered,
 )
+from pipelines.defs.recommendations.intrinsic_shards import intrinsic_availability
 from pipelines.defs.recommendations.shards import slo_recommendations
 from pipelines.defs.telemetry.assets import service_graph_hourly, sli_hourly
-from pipelines.resources import TelemetryResource
 from serving.main import create_app
-from store.graph_ingest import ingest_graph
-from store.graph_payload import DependencyGraphIn
 from store.tables import graph_snapshots
 from store.tables import slo_recommendations as slo_recs
-from synthetic_fleet.telemetry import generate_telemetry, hourly_frame
-from synthetic_fleet.topology import generate_topology
 
 END = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 TELEMETRY_DAY = [sli_hourly, service_graph_hourly]
@@ -45,22 +41,12 @@ DAYS = 10
 def test_recommendations_for_every_service_bounded_by_dependencies(
     engine: Engine, materialize_day: Any, tmp_path: Path, client: Any, settings: Settings
 ) -> None:
-    topology = generate_topology(40, seed=12, cycles=2)
-    telemetry = generate_telemetry(topology, days=DAYS, seed=12, end=END)
-    folder = tmp_path / "fleet"
-    folder.mkdir()
-    for (day,), part in hourly_frame(telemetry).group_by(pl.col("hour").dt.date()):
-        part.write_parquet(folder / f"{day}.parquet")
-    ingest_graph(
-        engine,
-        DependencyGraphIn.model_validate(topology.to_payload()).to_submission(),
-        stale_after=timedelta(days=3650),
+    fleet = parquet_fleet(
+        engine, tmp_path / "fleet", services=40, seed=12, cycles=2, days=DAYS, end=END
     )
-    source = TelemetryResource(source="parquet", parquet_path=str(folder))
+    topology, folder, source = fleet.topology, fleet.folder, fleet.source
     last = (END - timedelta(days=1)).date()
-    for offset in range(DAYS):
-        day = (END - timedelta(days=DAYS - offset)).date().isoformat()
-        assert materialize_day(TELEMETRY_DAY, source, day).success
+    fleet.materialize_each_day(materialize_day, TELEMETRY_DAY)
     chain = [
         graph_snapshot,
         scc_condensation,

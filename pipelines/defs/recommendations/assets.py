@@ -9,25 +9,21 @@ import polars as pl
 
 from analytics.composite_availability import CompositeResult, Edge, hard_dependency_edges
 from analytics.composite_inputs import (
-    assumed_externals,
     composite_bounds,
     composite_inputs,
     exercised,
 )
 from analytics.graph_cycles import find_cycles
 from analytics.intrinsic_availability import (
-    INTRINSIC_HOURLY_SCHEMA,
-    intrinsic_hourly,
     intrinsic_totals,
 )
-from analytics.sli_daily import rolled_up_columns
 from config.settings import get_settings
 from pipelines import asset_tables
 from pipelines.defs.recommendations import columns
 from pipelines.partitions import DAILY
 from pipelines.resources import DAILY_FALLBACK, OperationalStoreResource
 from store.active_targets import active_availability_targets
-from store.graph_snapshot import load_effective_graph, load_service_metadata, record_snapshot
+from store.graph_snapshot import load_effective_graph, record_snapshot
 from store.published_recommendations import latest_snapshot_id, publish_recommendations
 from telemetry.sli_sources import day_bounds
 
@@ -43,6 +39,9 @@ LOOKBACK_MAPPING = dg.TimeWindowPartitionMapping(
 LOOKBACK = dg.AssetIn(
     "sli_hourly", partition_mapping=LOOKBACK_MAPPING, metadata={DAILY_FALLBACK: "sli_daily"}
 )
+#: The lookback as an op input of a graph asset: its ops read input metadata from their own
+#: `In`, not from the asset's `AssetIn`, so the daily fallback is carried over from LOOKBACK.
+LOOKBACK_OP_INPUT = dg.In(metadata=dict(LOOKBACK.metadata or {}))
 CALLS_LOOKBACK = dg.AssetIn("service_graph_hourly", partition_mapping=LOOKBACK_MAPPING)
 EDGE_SCHEMA = {
     "source": pl.String,
@@ -194,60 +193,7 @@ def supernodes_of(scc_condensation: pl.DataFrame) -> list[tuple[str, ...]]:
     return sorted(tuple(members) for members in grouped["service"].to_list())
 
 
-@dg.asset(
-    partitions_def=DAILY,
-    io_manager_key="warehouse_io",
-    ins={"sli_hourly": LOOKBACK, "service_graph_hourly": CALLS_LOOKBACK},
-    group_name="recommendations",
-    description=(
-        "Each service's own availability per hour of the lookback: its failures without those "
-        "its hard sync dependencies caused (failed calls where the service graph reports them, "
-        "else its observed availability divided by its direct hard dependencies'), with the "
-        "day's graph snapshot, the edges the bound multiplies. The bound multiplies these, "
-        "never the observed availabilities."
-    ),
-    metadata=asset_tables.column_schema(INTRINSIC_HOURLY_SCHEMA, columns.INTRINSIC_AVAILABILITY),
-)
-def intrinsic_availability(
-    context: dg.AssetExecutionContext,
-    graph_snapshot: pl.DataFrame,
-    sli_hourly: pl.LazyFrame,
-    service_graph_hourly: pl.LazyFrame,
-    store: OperationalStoreResource,
-) -> dg.Output[pl.DataFrame]:
-    _, day_end = day_bounds(context.partition_time_window.start.date())
-    start, _ = lookback_window(day_end)
-    with store.connect() as engine:
-        nodes = load_service_metadata(engine)
-    edges = snapshot_edges(graph_snapshot)
-    assumed = assumed_externals(nodes)
-    parts = []
-    for day in range(LOOKBACK_DAYS):  # a day at a time: edges × hours stays small
-        lo, hi = start + timedelta(days=day), start + timedelta(days=day + 1)
-        sli = sli_hourly.filter(pl.col("hour") >= lo, pl.col("hour") < hi).select(
-            "service", "hour", "requests", "errors", "has_data", *rolled_up_columns(sli_hourly)
-        )
-        calls = service_graph_hourly.filter(pl.col("hour") >= lo, pl.col("hour") < hi)
-        parts.append(intrinsic_hourly(sli.collect(), edges, calls.collect(), assumed))
-    frame = pl.concat(parts) if parts else pl.DataFrame(schema=INTRINSIC_HOURLY_SCHEMA)
-    totals = intrinsic_totals(frame)
-    methods = dict(frame.group_by("method").agg(pl.len()).iter_rows())
-    capped = totals.filter(pl.col("capped_requests") > 0).with_columns(
-        (pl.col("capped_requests") / pl.col("requests")).alias("share")
-    )
-    return dg.Output(
-        frame,
-        metadata={
-            "services": totals.height,
-            "days": frame["hour"].dt.date().n_unique(),
-            **{f"hours_{method}": int(count) for method, count in sorted(methods.items())},
-            "services_capped": capped.height,
-            "capped": dg.MetadataValue.md(_capped_md(capped.sort("share", descending=True))),
-        },
-    )
-
-
-def _capped_md(frame: pl.DataFrame) -> str:
+def capped_md(frame: pl.DataFrame) -> str:
     if frame.is_empty():
         return "no service beat the product of its hard dependencies in any hour"
     lines = ["| service | share of requests in capped hours |", "|---|---:|"]
@@ -285,11 +231,11 @@ def composite_availability_bounds(
     context: dg.AssetExecutionContext,
     graph_snapshot: pl.DataFrame,
     scc_condensation: pl.DataFrame,
-    intrinsic_availability: pl.DataFrame,
+    intrinsic_availability: pl.LazyFrame,
     service_graph_hourly: pl.LazyFrame,
     store: OperationalStoreResource,
 ) -> dg.Output[pl.DataFrame]:
-    totals = intrinsic_totals(intrinsic_availability)
+    totals = intrinsic_totals(intrinsic_availability)  # a streaming aggregation of the hours
     with store.connect() as engine:
         graph = load_effective_graph(engine)  # for its nodes: the edges are the snapshot's
         promises = active_availability_targets(engine)

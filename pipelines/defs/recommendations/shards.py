@@ -55,6 +55,7 @@ from pipelines.defs.recommendations import columns
 from pipelines.defs.recommendations.assets import (
     LOOKBACK,
     LOOKBACK_DAYS,
+    LOOKBACK_OP_INPUT,
     composite_from_row,
     lookback_window,
 )
@@ -137,13 +138,8 @@ def _lookback(context: dg.OpExecutionContext, sli_hourly: pl.LazyFrame) -> pl.La
     return sli_hourly.filter(pl.col("hour") >= start, pl.col("hour") < end)
 
 
-#: The op inputs of the lookback: a graph asset's op reads its input metadata from its own
-#: `In`, not from the asset's `AssetIn`, so the daily fallback is named here again.
-LOOKBACK_INPUT = dg.In(metadata=dict(LOOKBACK.metadata or {}))
-
-
 @dg.op(
-    ins={"sli_hourly": LOOKBACK_INPUT},
+    ins={"sli_hourly": LOOKBACK_OP_INPUT},
     out={"fleet_prior_points": dg.Out(int), "shards": dg.DynamicOut()},
     description="The fleet prior, the run's clock and graph hash, and the fleet cut in shards.",
 )
@@ -209,7 +205,7 @@ def _slices(window: pl.DataFrame) -> dict[str, tuple[int, int]]:
 
 
 @dg.op(
-    ins={"sli_hourly": LOOKBACK_INPUT},
+    ins={"sli_hourly": LOOKBACK_OP_INPUT},
     out={"recommendations": dg.Out(io_manager_key="warehouse_io"), "model_rows": dg.Out()},
     description="Tiers, intervals, what-ifs and documents for one shard's services.",
 )
