@@ -6,14 +6,18 @@ bare name from the scripts' own folder."""
 
 from __future__ import annotations
 
+import asyncio
+import random
 import statistics
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -140,3 +144,60 @@ class ConnectionSampler:
             while not self._stop.wait(self.every_s):
                 row = conn.execute(query, (self.database,)).fetchone()
                 self.peak = max(self.peak, int(row[0]) if row else 0)
+
+
+@dataclass
+class PacedResult:
+    """What one paced load saw: latencies of the answered requests (s), and the rest."""
+
+    latencies: list[float] = field(default_factory=list)  # 2xx answers only
+    body_bytes: list[int] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+    errors: int = 0  # non-2xx answers and transport failures
+    sent: int = 0
+
+
+#: One request of client k: (client, its own random generator, k) -> the response.
+SendRequest = Callable[[httpx.AsyncClient, random.Random, int], Awaitable[httpx.Response]]
+
+
+async def paced_requests(
+    client: httpx.AsyncClient,
+    send: SendRequest,
+    clients: int,
+    *,
+    interval_s: float,
+    seconds: float,
+    seed: int = 0,
+) -> PacedResult:
+    """`clients` open-loop clients, each sending one request every `interval_s` from a random
+    phase of its own (a fleet of dashboards, not a herd), for `seconds`. Several loads can
+    run at once on one `client` (`asyncio.gather`): a mixed load over the same connections."""
+    result = PacedResult()
+    start = time.perf_counter()
+    end = start + seconds
+
+    async def one_client(k: int) -> None:
+        rng = random.Random(seed * 100_003 + k)
+        due = start + rng.random() * min(interval_s, seconds)
+        while True:
+            await asyncio.sleep(max(0.0, min(due, end) - time.perf_counter()))
+            if time.perf_counter() >= end:
+                return
+            began = time.perf_counter()
+            result.sent += 1
+            try:
+                response = await send(client, rng, k)
+            except httpx.HTTPError:
+                result.errors += 1
+            else:
+                result.statuses[response.status_code] += 1
+                if response.is_success:
+                    result.latencies.append(time.perf_counter() - began)
+                    result.body_bytes.append(len(response.content))
+                else:
+                    result.errors += 1
+            due += interval_s
+
+    await asyncio.gather(*(one_client(k) for k in range(clients)))
+    return result

@@ -76,6 +76,13 @@ class Settings(BaseSettings):
         description="First daily partition (YYYY-MM-DD); earlier history is backfilled by "
         "moving it. Read when the pipelines are imported, like the lookback.",
     )
+    dagster_executor: Literal["multiprocess", "k8s"] = Field(
+        default="multiprocess",
+        description="Where the pipelines' steps run: processes beside the run (Dagster's "
+        "default, in_process for `materialize`), or a Kubernetes Job per step (dagster-k8s; the "
+        "run launcher's env, secrets and volumes are inherited). Read when the pipelines are "
+        "imported.",
+    )
     telemetry: Literal["parquet", "prometheus"] = Field(
         default="parquet",
         description="Where hourly SLIs come from: Parquet files (embedded demo) or PromQL.",

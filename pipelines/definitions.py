@@ -77,6 +77,19 @@ DAILY_CHECKS = [
     every_service_recommended,
 ]
 
+
+def build_executor() -> dg.ExecutorDefinition:
+    """The executor of every job: SLO_DAGSTER_EXECUTOR=k8s runs each step — each shard of the
+    recommendations, each run of days of intrinsic availability — as a Kubernetes Job of its own
+    (sized by the ops' `dagster-k8s/config` tags, `pipelines/step_pods.py`); otherwise the
+    steps are processes on the run's machine."""
+    if get_settings().dagster_executor == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor
+    return dg.multi_or_in_process_executor
+
+
 defs = dg.Definitions(
     assets=[*DAILY_ASSETS, slo_dashboard],
     asset_checks=DAILY_CHECKS,
@@ -84,6 +97,7 @@ defs = dg.Definitions(
     schedules=[daily_schedule, dashboard_schedule],
     sensors=[graph_changed, drift_reevaluation],
     resources=build_resources(),
+    executor=build_executor(),
 )
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import gc
-import threading
-
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from analytics.graph_neighbourhood import GraphIndex, ServiceRecord, build_index, neighbourhood
+from serving.versioned_cache import VersionedCache
 from store.dependency_traversal import Direction, Subgraph
 from store.errors import ServiceNotFoundError
 from store.graph_snapshot import EffectiveGraph, load_effective_graph
@@ -17,60 +15,45 @@ from store.tables import services
 
 #: The effective graph per database, with the graph version it was loaded at: an on-demand
 #: regeneration needs the whole graph, which changes only when an ingestion commits.
-_GRAPHS: dict[str, tuple[str, EffectiveGraph]] = {}
-_GRAPHS_LOCK = threading.Lock()
-_INDEXES: dict[str, tuple[str, GraphIndex]] = {}
+_GRAPHS: VersionedCache[str, EffectiveGraph] = VersionedCache()
+_INDEXES: VersionedCache[str, GraphIndex] = VersionedCache()
+
+
+def _version(engine: Engine) -> str:
+    with engine.connect() as conn:
+        return graph_version(conn)
+
+
+def _database(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
 
 
 def effective_graph(engine: Engine) -> EffectiveGraph:
-    with engine.connect() as conn:
-        version = graph_version(conn)
-    key = engine.url.render_as_string(hide_password=True)
-    with _GRAPHS_LOCK:
-        hit = _GRAPHS.get(key)
-    if hit is not None and hit[0] == version:
-        return hit[1]
-    graph = load_effective_graph(engine)  # loaded after the version: never older than it
-    with _GRAPHS_LOCK:
-        _GRAPHS[key] = (version, graph)
-    long_lived()
-    return graph
+    return _GRAPHS.get(
+        _database(engine), lambda: _version(engine), lambda _: load_effective_graph(engine)
+    )[1]
 
 
 def graph_index(engine: Engine) -> tuple[str, GraphIndex]:
     """(graph version, adjacency index) for in-memory subgraph answers, built once per version
     from the cached effective graph plus what a node shows of its service row."""
-    with engine.connect() as conn:
-        version = graph_version(conn)
-    key = engine.url.render_as_string(hide_password=True)
-    with _GRAPHS_LOCK:
-        hit = _INDEXES.get(key)
-    if hit is not None and hit[0] == version:
-        return hit
-    graph = effective_graph(engine)
-    columns = (services.c.service_id, services.c.team, services.c.criticality,
-               services.c.discovered)  # fmt: skip
-    with engine.connect() as conn:
-        # Metadata is the graph's own (same rows): a second copy would double it per process.
-        records = {
-            row.service_id: ServiceRecord(
-                row.team, row.criticality, row.discovered, graph.nodes.get(row.service_id, {})
-            )
-            for row in conn.execute(sa.select(*columns))
-        }
-    index = build_index(records, graph.edges)
-    with _GRAPHS_LOCK:
-        _INDEXES[key] = (version, index)
-    long_lived()
-    return version, index
 
+    def build(_: str) -> GraphIndex:
+        graph = effective_graph(engine)
+        columns = (services.c.service_id, services.c.team, services.c.criticality,
+                   services.c.discovered)  # fmt: skip
+        with engine.connect() as conn:
+            # Metadata is the graph's own (same rows): a second copy would double it per
+            # process.
+            records = {
+                row.service_id: ServiceRecord(
+                    row.team, row.criticality, row.discovered, graph.nodes.get(row.service_id, {})
+                )
+                for row in conn.execute(sa.select(*columns))
+            }
+        return build_index(records, graph.edges)
 
-def long_lived() -> None:
-    """Move what is cached so far out of the cyclic GC's sight: a 50,000-edge graph scanned by
-    every full collection shows up as 100+ ms pauses in the API's tail latency. Reference
-    counting still frees it once the cache lets it go (it holds no reference cycles)."""
-    gc.collect()
-    gc.freeze()
+    return _INDEXES.get(_database(engine), lambda: _version(engine), build)
 
 
 def indexed_subgraph(

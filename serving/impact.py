@@ -3,7 +3,6 @@ graph version and publication, then moved incrementally for each proposed change
 
 from __future__ import annotations
 
-import threading
 import uuid
 from dataclasses import dataclass, replace
 from typing import Any
@@ -14,7 +13,8 @@ from analytics.composite_availability import Edge
 from analytics.composite_inputs import composite_bounds, edges_of, inputs_from_availability
 from analytics.impact_analysis import CondensedGraph, Impact, condense, impact_of_change
 from analytics.slo_tiers import unachievable_target_warning
-from serving.graph_index import effective_graph, long_lived
+from serving.graph_index import effective_graph
+from serving.versioned_cache import VersionedCache
 from store.active_targets import active_availability_targets
 from store.errors import ServiceNotFoundError
 from store.graph_version import graph_version
@@ -32,39 +32,35 @@ class FleetState:
     nodes: frozenset[str]
 
 
-_STATES: dict[str, FleetState] = {}
-_LOCK = threading.Lock()
+_STATES: VersionedCache[tuple[str, str], FleetState] = VersionedCache()
+
+
+def _key(engine: Engine) -> tuple[str, str]:
+    with engine.connect() as conn:
+        return graph_version(conn), publication_key(conn)
 
 
 def fleet_state(engine: Engine) -> FleetState:
-    with engine.connect() as conn:
-        version = graph_version(conn)
-        publication = publication_key(conn)
-    cache_key = engine.url.render_as_string(hide_password=True)
-    with _LOCK:
-        hit = _STATES.get(cache_key)
-    if hit is not None and hit.key == (version, publication):
-        return hit
-    delivered, intrinsic, _ = published_availability(engine)  # keyed by the earlier key
-    graph = effective_graph(engine)
-    edges = edges_of(graph.edges)
-    # A cold start publishes an intrinsic availability without a delivered one.
-    delivered = {**intrinsic, **delivered}
-    inputs = inputs_from_availability(delivered, intrinsic, graph.nodes)
-    results = composite_bounds(inputs, edges)
-    state = FleetState(
-        key=(version, publication),
-        edges=edges,
-        graph=condense(edges),
-        availability=inputs.availability(),
-        delivered=inputs.delivered,
-        current={name: r.composite_bound for name, r in results.items()},
-        nodes=frozenset(graph.nodes),
-    )
-    with _LOCK:
-        _STATES[cache_key] = state
-    long_lived()
-    return state
+    def build(key: tuple[str, str]) -> FleetState:
+        delivered, intrinsic, _ = published_availability(engine)  # read after the key
+        graph = effective_graph(engine)
+        edges = edges_of(graph.edges)
+        # A cold start publishes an intrinsic availability without a delivered one.
+        delivered = {**intrinsic, **delivered}
+        inputs = inputs_from_availability(delivered, intrinsic, graph.nodes)
+        results = composite_bounds(inputs, edges)
+        return FleetState(
+            key=key,
+            edges=edges,
+            graph=condense(edges),
+            availability=inputs.availability(),
+            delivered=inputs.delivered,
+            current={name: r.composite_bound for name, r in results.items()},
+            nodes=frozenset(graph.nodes),
+        )
+
+    database = engine.url.render_as_string(hide_password=True)
+    return _STATES.get(database, lambda: _key(engine), build)[1]
 
 
 def analyse(engine: Engine, service_id: str, proposed: dict[str, Any]) -> dict[str, Any]:

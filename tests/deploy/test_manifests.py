@@ -11,10 +11,12 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import os
 import re
 import shlex
 import shutil
 import subprocess
+import sys
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -983,6 +985,49 @@ def test_helm_values_use_external_postgres_and_queue_runs(dockerfile: list[Instr
             mounts[volume["name"]]
             == named("ConfigMap", "slo-engine-config")["data"]["SLO_WAREHOUSE_PATH"]
         )
+
+
+def test_helm_values_run_every_shard_as_a_kubernetes_job() -> None:
+    """The code location, imported with the environment the chart gives its pods, runs the
+    recommendation chain on the k8s executor, and each shard's pod is sized (the run pod only
+    orchestrates). There is no helm binary here: the values are what `helm template` reads."""
+    values = load_one(HELM_VALUES)
+    launcher = values["runLauncher"]["config"]["k8sRunLauncher"]
+    (deployment,) = values["dagster-user-deployments"]["deployments"]
+    config_maps = {c["name"] for c in launcher["envConfigMaps"]}
+    assert config_maps == {c["name"] for c in deployment["envConfigMaps"]}
+    environment: dict[str, str] = {}
+    for name in sorted(config_maps):
+        environment.update(named("ConfigMap", name)["data"])
+    assert environment["SLO_DAGSTER_EXECUTOR"] == "k8s"
+    probe = (
+        "import json, pipelines.definitions as d\n"
+        "job = d.recommendation_chain_job()\n"
+        "ops = {op.name: dict(op.tags) for op in job.graph.iterate_op_defs()}\n"
+        "print(json.dumps({'executor': job.executor_def.name, 'ops': ops}))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    built = json.loads(run.stdout.strip().splitlines()[-1])
+    assert built["executor"] == "k8s"
+    for shard in ("recommend_shard", "attribute_shard", "intrinsic_days"):
+        pod = json.loads(built["ops"][shard]["dagster-k8s/config"])
+        resources = pod["container_config"]["resources"]
+        assert resources["limits"]["memory"] == "2Gi"  # the per-process bound of issue 18
+        assert resources["requests"]["cpu"] == "1"
+    run_pod = launcher["resources"]
+    assert memory_bytes(run_pod["limits"]["memory"]) <= memory_bytes("1Gi")
+
+
+def memory_bytes(quantity: str) -> int:
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+    return int(quantity[:-2]) * units[quantity[-2:]]
 
 
 # --------------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from pipelines.defs.recommendations.assets import (
 )
 from pipelines.partitions import DAILY
 from pipelines.resources import OperationalStoreResource
+from pipelines.step_pods import LIGHT_POD, SHARD_POD
 from store.graph_snapshot import load_service_metadata
 from telemetry.sli_sources import day_bounds
 
@@ -51,7 +52,7 @@ class DayShard:
     assumed: dict[str, float]
 
 
-@dg.op(out=dg.DynamicOut(), description="The lookback cut in runs of days.")
+@dg.op(tags=LIGHT_POD, out=dg.DynamicOut(), description="The lookback cut in runs of days.")
 def plan_intrinsic_days(
     context: dg.OpExecutionContext, store: OperationalStoreResource
 ) -> Iterator[dg.DynamicOutput[DayShard]]:
@@ -66,6 +67,7 @@ def plan_intrinsic_days(
 
 
 @dg.op(
+    tags=SHARD_POD,
     ins={"sli_hourly": LOOKBACK_OP_INPUT},
     out=dg.Out(io_manager_key="warehouse_io"),
     description="Own availability per service-hour for one run of days, a day at a time.",
@@ -89,6 +91,7 @@ def intrinsic_days(
 
 
 @dg.op(
+    tags=LIGHT_POD,
     out=dg.Out(io_manager_key="warehouse_io"),
     description="The runs of days as one partition, streamed; the figures by streaming queries.",
 )

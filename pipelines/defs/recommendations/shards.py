@@ -61,6 +61,7 @@ from pipelines.defs.recommendations.assets import (
 )
 from pipelines.partitions import DAILY
 from pipelines.resources import OperationalStoreResource
+from pipelines.step_pods import LIGHT_POD, SHARD_POD
 from store.fleet_prior import save_fleet_prior
 from telemetry.sli_sources import day_bounds
 
@@ -139,6 +140,7 @@ def _lookback(context: dg.OpExecutionContext, sli_hourly: pl.LazyFrame) -> pl.La
 
 
 @dg.op(
+    tags=LIGHT_POD,
     ins={"sli_hourly": LOOKBACK_OP_INPUT},
     out={"fleet_prior_points": dg.Out(int), "shards": dg.DynamicOut()},
     description="The fleet prior, the run's clock and graph hash, and the fleet cut in shards.",
@@ -205,6 +207,7 @@ def _slices(window: pl.DataFrame) -> dict[str, tuple[int, int]]:
 
 
 @dg.op(
+    tags=SHARD_POD,
     ins={"sli_hourly": LOOKBACK_OP_INPUT},
     out={"recommendations": dg.Out(io_manager_key="warehouse_io"), "model_rows": dg.Out()},
     description="Tiers, intervals, what-ifs and documents for one shard's services.",
@@ -271,7 +274,10 @@ def recommend_shard(
     return frame, (shard.index, model_rows(documents))
 
 
-@dg.op(description="The two SHAP fleet models, fitted once on rows gathered from every shard.")
+@dg.op(
+    tags=LIGHT_POD,
+    description="The two SHAP fleet models, fitted once on rows gathered from every shard.",
+)
 def fit_recommendation_models(
     context: dg.OpExecutionContext, model_rows: list[tuple[int, ModelRows]]
 ) -> dict[str, FleetModel | None]:
@@ -282,6 +288,7 @@ def fit_recommendation_models(
 
 
 @dg.op(
+    tags=SHARD_POD,
     out=dg.Out(io_manager_key="warehouse_io"),
     description="SHAP attributions for one shard's services, from the shared fleet models.",
 )
@@ -296,6 +303,7 @@ def attribute_shard(
 
 
 @dg.op(
+    tags=LIGHT_POD,
     out=dg.Out(io_manager_key="warehouse_io"),
     description="The shards as one frame, sorted by service: the asset's value.",
 )
