@@ -46,6 +46,9 @@ bench: venv services
 	$(BIN)/python benchmarks/telemetry_fetch.py
 	$(BIN)/python benchmarks/composite_availability.py
 	$(BIN)/python benchmarks/recommendations_pipeline.py
+	$(BIN)/python benchmarks/recommendations_scale.py
+	$(BIN)/python benchmarks/prometheus_shards.py --services 10000 --repeat 3
+	$(BIN)/python benchmarks/api_scale.py
 	$(BIN)/python benchmarks/recommendation_api.py
 	$(BIN)/python benchmarks/impact_analysis.py
 	$(BIN)/python benchmarks/bogus_keys.py

@@ -4,20 +4,29 @@ tests and benchmarks."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 if TYPE_CHECKING:
-    from synthetic_fleet.topology import FleetTopology
+    import polars as pl
+
+    from synthetic_fleet.telemetry import FleetPlan
 
 
 from cli.console import console
 
 #: Rows per Parquet row group of generated telemetry: 100 services' day.
 SLI_ROW_GROUP = 2400
+#: Services (of a day's hourly rows) and edges (of its hourly calls) built and written at a
+#: time: a few MB of frame whatever the fleet's size.
+SLI_BLOCK = 1000
+EDGE_BLOCK = 20_000
+
+T = TypeVar("T")
 
 fleet_app = typer.Typer(
     help="Synthetic fleets for demos, tests and benchmarks.", no_args_is_help=True
@@ -42,6 +51,7 @@ def fleet_generate(
 ) -> None:
     """Write graph.json (the POST /services/dependencies body) and, with --days, telemetry:
     sli_hourly/<date>.parquet, truth.json and optionally OpenMetrics text."""
+    from synthetic_fleet.telemetry import plan_fleet
     from synthetic_fleet.topology import generate_topology
 
     topology = generate_topology(
@@ -55,70 +65,138 @@ def fleet_generate(
         f"{len(topology.edges)} edges, {len(topology.cycles)} deliberate cycles"
     )
     if days:
-        _write_telemetry(topology, out, days=days, seed=seed, step_minutes=step_minutes,
-                         openmetrics=openmetrics)  # fmt: skip
+        with console.status("planning the fleet's traffic, incidents and deploys"):
+            plan = plan_fleet(topology, days=days, seed=seed, step_minutes=step_minutes)
+        # The plan keeps what telemetry needs; the topology's dicts (a few hundred MB at
+        # 50,000 services) would only sit beside every day drawn.
+        del topology, payload
+        _write_telemetry(plan, out, openmetrics=openmetrics)
 
 
-def _write_telemetry(
-    topology: FleetTopology,
-    out: Path,
-    *,
-    days: int,
-    seed: int,
-    step_minutes: int,
-    openmetrics: bool,
-) -> None:
-    import polars as pl
-    from rich.progress import Progress
+def _write_telemetry(plan: FleetPlan, out: Path, *, openmetrics: bool) -> None:
+    """Draw the telemetry a day at a time and write each day before drawing the next: a fleet
+    of 50,000 services over 30 days never holds more than one day's step arrays (its whole
+    horizon would need tens of GB). Days start at 00:00 UTC (the horizon ends today 00:00 UTC),
+    so each day is exactly one `<date>.parquet` per folder."""
+    import tempfile
+    from contextlib import ExitStack
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from synthetic_fleet.telemetry import (
-        generate_telemetry,
+        FleetTotals,
+        TelemetrySpool,
         hourly_frame,
-        openmetrics_lines,
         service_graph_daily,
         service_graph_hourly,
     )
 
-    def write_atomically(part: pl.DataFrame, path: Path, **options: Any) -> None:
-        # A reader never sees a half-written partition: write beside it, then rename over it.
-        partial = path.with_name(f".{path.name}.partial")
-        part.write_parquet(partial, **options)
-        partial.replace(path)
+    def columns() -> tuple[Any, ...]:
+        return (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
 
-    with console.status(f"drawing {days} days of telemetry"):
-        telemetry = generate_telemetry(topology, days=days, seed=seed, step_minutes=step_minutes)
-        frame = hourly_frame(telemetry)
-    folder = out / "sli_hourly"
-    folder.mkdir(exist_ok=True)
-    for (day,), part in frame.group_by(frame["hour"].dt.date(), maintain_order=True):
-        # Sorted by service in small row groups: a one-service read skips the rest by statistics.
-        write_atomically(
-            part.sort("service", "hour"),
-            folder / f"{day}.parquet",
-            row_group_size=SLI_ROW_GROUP,
-            statistics=True,
+    totals = FleetTotals.zeros(len(plan.services))
+    folders = {name: out / name for name in ("sli_hourly", "service_graph", "service_graph_hourly")}
+    for folder in folders.values():
+        folder.mkdir(exist_ok=True)
+    # Rows sorted by service (then hour) and edges by client, server (then hour), so that a
+    # one-service read skips the rest by statistics: written a block at a time in that order,
+    # never sorting (or holding) a day's whole frame.
+    by_name = sorted(range(len(plan.services)), key=plan.services.__getitem__)
+    pairs = plan.edge_pairs()
+    service_hours = 0
+    with ExitStack() as stack:
+        spool = None
+        if openmetrics:
+            # fleet.om needs each series' samples together, across days: the days wait on
+            # disk beside the output (removed on the way out).
+            spool_dir = stack.enter_context(tempfile.TemporaryDirectory(dir=out, prefix=".spool-"))
+            spool = TelemetrySpool(Path(spool_dir), plan)
+        with Progress(*columns(), console=console) as progress:
+            task = progress.add_task("telemetry", total=plan.days)
+            for d in range(plan.days):
+                day = plan.day(d)
+                date = day.start.date()
+                progress.update(task, description=f"telemetry {date}")
+                totals.add(day)
+                service_hours += _write_parquet_blocks(
+                    (hourly_frame(day.select(rows)) for rows in _chunks(by_name, SLI_BLOCK)),
+                    folders["sli_hourly"] / f"{date}.parquet",
+                    row_group_size=SLI_ROW_GROUP,
+                )
+                _write_parquet_blocks(
+                    iter([service_graph_daily(day).drop("day")]),
+                    folders["service_graph"] / f"{date}.parquet",
+                )
+                # Calls and failed calls per edge and hour (what the OTel service graph
+                # connector counts).
+                _write_parquet_blocks(
+                    (service_graph_hourly(day, block) for block in _chunks(pairs, EDGE_BLOCK)),
+                    folders["service_graph_hourly"] / f"{date}.parquet",
+                )
+                if spool is not None:
+                    spool.add(d, day)
+                del day
+                progress.advance(task)
+        with (out / "truth.json").open("w", encoding="utf-8") as sink:
+            json.dump(plan.truth(totals), sink, indent=1)
+        console.print(
+            f"[green]wrote {folders['sli_hourly']}[/green] ({service_hours} service-hours) and "
+            f"{out / 'truth.json'}"
         )
-    graph_folder = out / "service_graph"
-    graph_folder.mkdir(exist_ok=True)
-    calls = service_graph_daily(telemetry)
-    for (day,), part in calls.group_by("day", maintain_order=True):
-        write_atomically(part.drop("day"), graph_folder / f"{day}.parquet")
-    # Calls and failed calls per edge and hour (what the OTel service graph connector counts).
-    hourly_folder = out / "service_graph_hourly"
-    hourly_folder.mkdir(exist_ok=True)
-    edges = service_graph_hourly(telemetry)
-    for (day,), part in edges.group_by(edges["hour"].dt.date(), maintain_order=True):
-        write_atomically(part.sort("client", "server", "hour"), hourly_folder / f"{day}.parquet")
-    (out / "truth.json").write_text(json.dumps(telemetry.truth, indent=1), encoding="utf-8")
-    console.print(
-        f"[green]wrote {folder}[/green] ({frame.height} service-hours) and {out / 'truth.json'}"
-    )
-    if openmetrics:
-        target = out / "fleet.om"
-        with Progress(console=console) as progress, target.open("w", encoding="utf-8") as sink:
-            task = progress.add_task("OpenMetrics", total=len(telemetry.services))
-            for chunk in openmetrics_lines(
-                telemetry, progress=lambda k: progress.update(task, completed=k)
+        if spool is not None:
+            target = out / "fleet.om"
+            with (
+                Progress(*columns(), console=console) as progress,
+                target.open("w", encoding="utf-8") as sink,
             ):
-                sink.write(chunk)
-        console.print(f"[green]wrote {target}[/green] ({target.stat().st_size / 1e6:.1f} MB)")
+                task = progress.add_task("OpenMetrics", total=len(plan.services))
+                for chunk in spool.openmetrics_lines(
+                    progress=lambda k: progress.update(task, completed=k)
+                ):
+                    sink.write(chunk)
+            console.print(f"[green]wrote {target}[/green] ({target.stat().st_size / 1e6:.1f} MB)")
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for first in range(0, len(items), size):
+        yield items[first : first + size]
+
+
+def _write_parquet_blocks(
+    frames: Iterator[pl.DataFrame], path: Path, row_group_size: int | None = None
+) -> int:
+    """Write consecutive frames (of one schema) as one Parquet file, one frame in memory at a
+    time, and return its rows. A reader never sees a half-written partition: written beside
+    it, then renamed over it."""
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]  # (no stubs)
+
+    partial = path.with_name(f".{path.name}.partial")
+    writer: pq.ParquetWriter | None = None
+    rows = 0
+    try:
+        for frame in frames:
+            table = frame.to_arrow()
+            if writer is None:
+                # As polars writes them (zstd 3, no dictionary pages): counts and histograms
+                # are near-unique values, which a dictionary only makes larger and slower.
+                writer = pq.ParquetWriter(
+                    partial, table.schema, compression="zstd", compression_level=3,
+                    use_dictionary=False,
+                )  # fmt: skip
+            writer.write_table(table, row_group_size=row_group_size)
+            rows += frame.height
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:
+        raise ValueError(f"nothing to write to {path}")
+    partial.replace(path)
+    return rows
