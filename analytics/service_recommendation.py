@@ -126,22 +126,29 @@ def _aligned(
     """Requests, errors, has-data flags and latency buckets per lookback hour (zeros for
     hours without rows or with a malformed bucket list) and the mean CPU throttling.
 
-    A row standing for a whole day (`rolled_up_hours` = k: its hourly partition is gone, see
-    `analytics/sli_daily.py`) is spread evenly over the day's first k hours: the day's totals,
-    its merged buckets, its completeness and every daily figure stay exact.
+    Every row spans k hours and is spread evenly over them, a share 1/k of its counts and
+    buckets in each: k = 1 for an hourly row, k = `rolled_up_hours` for a row standing for a
+    whole day (its hourly partition is gone, see `analytics/sli_daily.py`), which covers the
+    day's first k hours, so the day's totals, its merged buckets, its completeness and every
+    daily figure stay exact. One path for both, so an hour means the same in either.
 
     One `select` and numpy scatters: the fleet run does this 5,000 times, and a join plus
     Series arithmetic per service cost more than the tiers themselves."""
     index = _hour_index(tuple(hours))
     n, width = len(index), len(LATENCY_BUCKETS) + 1
-    if ROLLED_UP_HOURS in rows.columns and rows[ROLLED_UP_HOURS].is_not_null().any():
-        return _aligned_with_days(rows, index, width)
+    last = max(n - 1, 0)
+    span = (
+        pl.col(ROLLED_UP_HOURS).fill_null(1).clip(lower_bound=1)
+        if ROLLED_UP_HOURS in rows.columns
+        else pl.lit(1)
+    )
     columns = rows.select(
         pl.col("hour").dt.epoch("us").alias("at"),
         pl.col("requests").fill_null(0).cast(pl.Float64),
         pl.col("errors").fill_null(0).cast(pl.Float64),
         pl.col("has_data").fill_null(False),
         pl.col("cpu_throttling").cast(pl.Float64).fill_null(np.nan),
+        span.cast(pl.Int64).alias("span"),
         pl.when(pl.col("latency_buckets").list.len() == width)
         .then(pl.col("latency_buckets"))
         .otherwise(pl.lit([0] * width, dtype=rows.schema["latency_buckets"]))
@@ -149,72 +156,30 @@ def _aligned(
         .alias("buckets"),
     )
     at = columns["at"].to_numpy()
-    slot = np.minimum(np.searchsorted(index, at), max(n - 1, 0))
+    slot = np.minimum(np.searchsorted(index, at), last)
     # Rows outside the lookback are ignored, as a left join on the hours would.
     matched = index[slot] == at if n else np.zeros(len(at), dtype=bool)
     slot = slot[matched]
+    span_of = columns["span"].to_numpy()[matched]
     has_data = columns["has_data"].to_numpy()[matched]
-    present = np.zeros(n, dtype=bool)
-    present[slot] = has_data
-    requests, errors = np.zeros(n), np.zeros(n)
-    requests[slot] = np.where(has_data, columns["requests"].to_numpy()[matched], 0.0)
-    errors[slot] = np.where(has_data, columns["errors"].to_numpy()[matched], 0.0)
-    buckets = np.zeros((n, width))
-    if len(columns):
-        bucket_rows = columns["buckets"].to_numpy().reshape(len(columns), width)
-        buckets[slot] = bucket_rows[matched]
-    cpu = columns["cpu_throttling"].to_numpy()[matched]
-    cpu = cpu[~np.isnan(cpu)]
-    throttling = float(cpu.mean()) if len(cpu) else None
-    return requests, errors, present, buckets, throttling
-
-
-def _aligned_with_days(
-    rows: pl.DataFrame, index: npt.NDArray[np.int64], width: int
-) -> tuple[
-    npt.NDArray[np.float64],
-    npt.NDArray[np.float64],
-    npt.NDArray[np.bool_],
-    npt.NDArray[np.float64],
-    float | None,
-]:
-    """`_aligned` for rows some of which stand for whole days: each such row is scattered
-    over its first `rolled_up_hours` hours, a share 1/k of its counts and buckets in each."""
-    n = len(index)
-    columns = rows.select(
-        pl.col("hour").dt.epoch("us").alias("at"),
-        pl.col("requests").fill_null(0).cast(pl.Float64),
-        pl.col("errors").fill_null(0).cast(pl.Float64),
-        pl.col("has_data").fill_null(False),
-        pl.col("cpu_throttling").cast(pl.Float64).fill_null(np.nan),
-        pl.col(ROLLED_UP_HOURS).fill_null(1).clip(lower_bound=1).alias("span"),
-        pl.when(pl.col("latency_buckets").list.len() == width)
-        .then(pl.col("latency_buckets").cast(pl.List(pl.Float64)))
-        .otherwise(pl.lit([0.0] * width, dtype=pl.List(pl.Float64)))
-        .list.to_array(width)
-        .alias("buckets"),
-    )
-    at = columns["at"].to_numpy()
-    slot = np.minimum(np.searchsorted(index, at), max(n - 1, 0))
-    matched = index[slot] == at if n else np.zeros(len(at), dtype=bool)
-    slot = slot[matched]
-    span = columns["span"].to_numpy()[matched].astype(np.int64)
-    has_data = columns["has_data"].to_numpy()[matched]
-    share = np.where(has_data, 1.0 / span, 0.0)
     # Row r covers slots slot[r] … slot[r] + span[r] − 1 (a day's hours lie inside the lookback).
-    source = np.repeat(np.arange(len(slot)), span)
-    step = np.arange(len(source)) - np.repeat(np.cumsum(span) - span, span)
-    target = np.minimum(slot[source] + step, max(n - 1, 0))
+    source = np.repeat(np.arange(len(slot)), span_of)
+    step = np.arange(len(source)) - np.repeat(np.cumsum(span_of) - span_of, span_of)
+    target = np.minimum(slot[source] + step, last)
     present = np.zeros(n, dtype=bool)
     present[target] = has_data[source]
+    # Each of a row's hours holds 1/k of it; an hour without data counts no requests or errors.
+    share = 1.0 / span_of
     requests, errors = np.zeros(n), np.zeros(n)
-    requests[target] = (columns["requests"].to_numpy()[matched] * share)[source]
-    errors[target] = (columns["errors"].to_numpy()[matched] * share)[source]
+    requests[target] = np.where(has_data, columns["requests"].to_numpy()[matched] * share, 0.0)[
+        source
+    ]
+    errors[target] = np.where(has_data, columns["errors"].to_numpy()[matched] * share, 0.0)[source]
     buckets = np.zeros((n, width))
     if len(columns):
         bucket_rows = columns["buckets"].to_numpy().reshape(len(columns), width)[matched]
         buckets[target] = (bucket_rows * share[:, np.newaxis])[source]
-    cpu = np.repeat(columns["cpu_throttling"].to_numpy()[matched], span)  # a day: its hours
+    cpu = np.repeat(columns["cpu_throttling"].to_numpy()[matched], span_of)  # a day: its hours
     cpu = cpu[~np.isnan(cpu)]
     throttling = float(cpu.mean()) if len(cpu) else None
     return requests, errors, present, buckets, throttling

@@ -39,6 +39,7 @@ from bench_support import ConnectionSampler, live_server, publish_fleet, rss_mb,
 from rich.console import Console
 from rich.table import Table
 
+from store.acting_rights import ON_ANY_SERVICE
 from store.api_keys import create_api_key
 from store.engine import make_engine
 from store.slo_decisions import Decision, decide
@@ -77,7 +78,7 @@ def prepare(url: str, keys_count: int, with_slo: int, to_decide: int, data: Path
         accepted = recommended[:with_slo]
         for service, recommendation in accepted:
             accept = Decision(service, recommendation, "accept", actor="setup@load-test",
-                              selected_tier="balanced")  # fmt: skip
+                              selected_tier="balanced", rights=ON_ANY_SERVICE)  # fmt: skip
             decide(engine, accept, invalidate_upstream=False)
         spare = [s for s, _ in recommended[with_slo:]]
         decide_on = {"warm": spare[:to_decide], "mixed": spare[to_decide : 2 * to_decide]}

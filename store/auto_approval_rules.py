@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from analytics.auto_approval import Candidate, Rule, first_match
+from store.acting_rights import ON_ANY_SERVICE
 from store.errors import ConflictError, NotFoundError
 from store.slo_decisions import (
     Decision,
@@ -203,6 +204,7 @@ def run_auto_approval(engine: Engine, *, now: datetime | None = None) -> AutoApp
             action="auto_approve", actor=f"auto-approval:{rule.name}", selected_tier=tier,
             rationale=f"Auto-approved by rule '{rule.name}' ({rule.id}): {tier} tier, "
             f"criticality {candidate.criticality}, confidence {candidate.confidence}.",
+            rights=ON_ANY_SERVICE,  # rules are sre_admin's (FR-11) and act for the platform
         )  # fmt: skip
         try:
             decide(engine, decision, now=now, invalidate_upstream=False)

@@ -80,3 +80,18 @@ class NoActiveSloError(NotFoundError):
             "recommendations (POST /api/v1/services/{id}/slos)."
         )
         self.service_id = service_id
+
+
+class BackstageEntityNotFoundError(NotFoundError):
+    """A Backstage entity no import linked to a service (and no unclaimed service is named
+    like it): the fix is an import or an annotation, so the detail names both."""
+
+    slug, title = "backstage-entity-not-found", "Backstage Entity Not Found"
+
+    def __init__(self, entity_ref: str) -> None:
+        super().__init__(
+            f"No service is known for the Backstage entity '{entity_ref}': import the catalog "
+            "with `slo-engine graph import-backstage`, or give the entity the annotation "
+            "slo-engine.io/service-id naming its service.",
+            entity_ref=entity_ref,
+        )

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from store.errors import NotFoundError, ServiceNotFoundError
+from store.errors import BackstageEntityNotFoundError, ServiceNotFoundError
 from store.tables import services
 
 #: The service metadata key under which a Backstage import keeps the entity's facts; its
@@ -65,18 +65,6 @@ def service_pk_of(service_id: str) -> sa.ScalarSelect[Any]:
     """The same lookup as a scalar subquery, for a statement that must not read first (a
     decision's claim takes its row lock in one UPDATE)."""
     return sa.select(services.c.id).where(services.c.service_id == service_id).scalar_subquery()
-
-
-class BackstageEntityNotFoundError(NotFoundError):
-    slug, title = "backstage-entity-not-found", "Backstage Entity Not Found"
-
-    def __init__(self, entity_ref: str) -> None:
-        super().__init__(
-            f"No service is known for the Backstage entity '{entity_ref}': import the catalog "
-            "with `slo-engine graph import-backstage`, or give the entity the annotation "
-            "slo-engine.io/service-id naming its service.",
-            entity_ref=entity_ref,
-        )
 
 
 @dataclass(frozen=True)

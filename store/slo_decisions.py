@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from analytics.burn_rate import OCCURRENCES, Budgeting
 from analytics.slo_tiers import unachievable_target_warning
-from store.acting_rights import ON_ANY_SERVICE, ActingRights
+from store.acting_rights import ActingRights
 from store.dependency_traversal import reach_depths
 from store.errors import ConflictError, NoActiveSloError, NotFoundError
 from store.published_recommendations import published_composite_bound
@@ -78,7 +78,9 @@ class Decision:
     latency_p95_target_ms: int | None = None
     rationale: str | None = None
     principal: str | None = None
-    rights: ActingRights = ON_ANY_SERVICE  # checked against the service the decision locks
+    #: Checked against the service the decision locks. Keyword-only and without a default:
+    #: a caller that forgot to pass a principal's rights must fail, not act as an admin.
+    rights: ActingRights = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -599,14 +601,15 @@ def set_manual_slos(
     *,
     actor: str,
     principal: str | None = None,
-    rights: ActingRights = ON_ANY_SERVICE,
+    rights: ActingRights,
     now: datetime | None = None,
 ) -> list[ManualSloWritten]:
     """Write every SLO and its audit entry in one transaction: all or nothing.
 
     The audit action is `modify` (the TRD's actions have no import): a person replaced the
     service's SLO by hand, the new state's `source` says `manual`, the rationale names the
-    documents, and the previous SLO is kept in the entry like any other decision's."""
+    documents, and the previous SLO is kept in the entry like any other decision's. `rights`
+    has no default, as `Decision.rights`: an admin's rights are only ever passed on purpose."""
     now = now or datetime.now(UTC)
     written = []
     with engine.begin() as conn:

@@ -8,10 +8,12 @@ Backstage's catalog declares dependencies, so `backstage` joins the discovery so
 constraint swap: enumerations are VARCHAR + CHECK, see `store.tables`). OpenSLO documents may
 budget by time slices and over windows other than 30 days; the active SLO keeps both, so the
 exported rules honour what was imported instead of silently assuming 30-day occurrences.
+Downgrading turns `backstage` rows into `manual` ones first: the old constraint rejects them.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -69,7 +71,44 @@ def upgrade() -> None:
         )
 
 
+def _remap_backstage_to_manual() -> None:
+    """Rows that name `backstage` become `manual` before the old CHECK returns (it would
+    reject them, and the downgrade would fail half-way on PostgreSQL or not at all on SQLite).
+
+    `manual` because both are declared sources of full confidence, and manual is the one the
+    merge already trusts more: the effective graph stays what it was. An edge both sources
+    declared keeps its manual row (one row per source and edge: the backstage one would
+    collide with it) and loses the backstage one, whose attributes the merge was not using.
+    """
+    bind = op.get_bind()
+    merged = bind.execute(
+        sa.text(
+            "DELETE FROM service_dependencies WHERE discovery_source = 'backstage' AND EXISTS ("
+            "SELECT 1 FROM service_dependencies AS declared "
+            "WHERE declared.discovery_source = 'manual' "
+            "AND declared.source_service_id = service_dependencies.source_service_id "
+            "AND declared.target_service_id = service_dependencies.target_service_id)"
+        )
+    ).rowcount
+    remapped = bind.execute(
+        sa.text(
+            "UPDATE service_dependencies SET discovery_source = 'manual' "
+            "WHERE discovery_source = 'backstage'"
+        )
+    ).rowcount
+    ingestions = bind.execute(
+        sa.text("UPDATE graph_ingestions SET source = 'manual' WHERE source = 'backstage'")
+    ).rowcount
+    if merged or remapped or ingestions:
+        logging.getLogger("alembic.runtime.migration").info(
+            "0008 downgrade: %d backstage edge(s) now manual, %d dropped for the manual row of "
+            "the same edge, %d ingestion(s) now manual",
+            remapped, merged, ingestions,
+        )  # fmt: skip
+
+
 def downgrade() -> None:
+    _remap_backstage_to_manual()
     with op.batch_alter_table("active_slos") as batch_op:
         batch_op.drop_constraint(op.f("ck_active_slos_time_window_days"), type_="check")
         batch_op.drop_constraint(op.f("ck_active_slos_budgeting_method"), type_="check")

@@ -930,7 +930,7 @@ def test_dagster_instance_config_is_valid_for_the_installed_dagster() -> None:
 
     config, _ = dagster_instance_config(str(DAGSTER_INSTANCE.parent))
     assert config["storage"]["postgres"]["postgres_url"] == {"env": "SLO_DAGSTER_PG_URL"}
-    assert config["run_queue"]["max_concurrent_runs"] > 0
+    assert config["concurrency"]["runs"]["max_concurrent_runs"] > 0
 
 
 # --------------------------------------------------------------------------------------------

@@ -235,3 +235,83 @@ def test_an_hourly_day_re_fetched_after_its_rollup_is_kept(tmp_path: Path) -> No
     assert not rollup_covers(hourly, daily)
     assert materialize(warehouse, [sli_daily], YESTERDAY).success  # rolled up again
     assert rollup_covers(hourly, daily)
+
+
+def _with_hours_lost(frame: pl.DataFrame, service: str, hours: int) -> pl.DataFrame:
+    """The day as a source that lost `service`'s first `hours` hours returns it: gap rows."""
+    lost = (pl.col("service") == service) & (pl.col("hour").dt.hour() < hours)
+    return frame.with_columns(
+        *[pl.when(lost).then(None).otherwise(pl.col(c)).alias(c)
+          for c in ("requests", "errors", "latency_buckets")],
+        pl.when(lost).then(False).otherwise(pl.col("has_data")).alias("has_data"),
+    )  # fmt: skip
+
+
+def test_a_rerun_over_hours_the_source_lost_keeps_the_rollup(tmp_path: Path) -> None:
+    """Prometheus' retention dropped the day: sli_hourly re-fetched it as gaps. The rollup
+    of the complete day stays, and the materialization says why."""
+    warehouse = tmp_path / "warehouse"
+    hourly_dir = warehouse / "sli_hourly"
+    hourly_dir.mkdir(parents=True)
+    hourly = hourly_dir / f"{YESTERDAY}.parquet"
+    full = small_day(YESTERDAY, ["a", "b", "c"])
+    full.write_parquet(hourly)
+    assert materialize(warehouse, [sli_daily], YESTERDAY).success
+    daily = warehouse / "sli_daily" / f"{YESTERDAY}.parquet"
+    good = pl.read_parquet(daily)
+
+    _with_hours_lost(full, "b", 20).write_parquet(hourly)
+    result = materialize(warehouse, [sli_daily], YESTERDAY)
+
+    assert result.success
+    assert pl.read_parquet(daily).equals(good)
+    metadata = result.asset_materializations_for_node("sli_daily")[0].metadata
+    assert metadata["kept_existing_rollup"].value is True
+    because = str(metadata["kept_because"].value)
+    assert "fewer hours with data for 1 service(s) (b)" in because and str(daily) in because
+    assert "| b | 24 | 4 |" in str(metadata["hours_lost"].value)
+    assert metadata["requests"].value == good["requests"].sum()  # the kept rows' figures
+
+    # More hours than the rollup holds is a newer day: rolled up again.
+    _with_hours_lost(full, "b", 20).write_parquet(hourly)
+    daily.unlink()  # a person accepting the emptier day
+    assert materialize(warehouse, [sli_daily], YESTERDAY).success
+    assert pl.read_parquet(daily).filter(pl.col("service") == "b")["hours_with_data"].item() == 4
+    full.write_parquet(hourly)
+    result = materialize(warehouse, [sli_daily], YESTERDAY)
+    assert pl.read_parquet(daily).equals(good)
+    metadata = result.asset_materializations_for_node("sli_daily")[0].metadata
+    assert metadata["kept_existing_rollup"].value is False
+
+
+def test_a_rerun_after_retention_removed_the_hours_keeps_the_rollup(tmp_path: Path) -> None:
+    warehouse = tmp_path / "warehouse"
+    hourly_dir = warehouse / "sli_hourly"
+    hourly_dir.mkdir(parents=True)
+    hourly = hourly_dir / f"{YESTERDAY}.parquet"
+    small_day(YESTERDAY, ["a", "b"]).write_parquet(hourly)
+    assert materialize(warehouse, [sli_daily], YESTERDAY).success
+    daily = warehouse / "sli_daily" / f"{YESTERDAY}.parquet"
+    good = pl.read_parquet(daily)
+    hourly.unlink()  # retention's work
+
+    result = materialize(warehouse, [sli_daily], YESTERDAY)
+
+    assert result.success
+    assert pl.read_parquet(daily).equals(good)
+    metadata = result.asset_materializations_for_node("sli_daily")[0].metadata
+    assert metadata["kept_existing_rollup"].value is True
+    assert "no sli_hourly file" in str(metadata["kept_because"].value)
+
+    # With neither, there is nothing to keep: the step fails and says what to run.
+    daily.unlink()
+    failed = dg.materialize(
+        [sli_daily],
+        resources={"warehouse_io": PolarsParquetIOManager(base_path=str(warehouse))},
+        partition_key=YESTERDAY.isoformat(),
+        raise_on_error=False,
+    )
+    assert not failed.success
+    (failure,) = [e for e in failed.all_events if e.is_step_failure]
+    assert "materialize sli_hourly for this day first" in str(failure.step_failure_data.error)
+    assert not daily.exists()

@@ -13,9 +13,10 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from support.keys import make_key
+from support.openslo_import import post_openslo
 from support.published_fleet import ingest_chain, publish
 from test_auth import AUDIENCE, ISSUER, jwks  # noqa: F401 - jwks: the fixture
-from test_openslo import FOREIGN, IMPORT, YAML
+from test_openslo import FOREIGN
 
 from config.settings import Settings
 from serving.main import create_app
@@ -105,13 +106,13 @@ def test_a_token_cannot_import_openslo_in_someone_elses_name(
     oidc_client: tuple[TestClient, str], engine: Engine, published: dict[str, dict[str, str]]
 ) -> None:
     client, token = oidc_client
-    headers = {"Authorization": f"Bearer {token}", **YAML}
-    refused = client.post(IMPORT, content=FOREIGN, headers=headers, params={"actor": "ops"})
+    headers = {"Authorization": f"Bearer {token}"}
+    refused = post_openslo(client, FOREIGN, headers=headers, params={"actor": "ops"})
     _refused_naming_actor(refused)
     assert refused.json()["errors"][0]["location"] == "query"
     assert _audit(engine) == []
     for params in ({}, {"actor": PERSON}):
-        response = client.post(IMPORT, content=FOREIGN, headers=headers, params=params)
+        response = post_openslo(client, FOREIGN, headers=headers, params=params)
         assert response.status_code == 200, response.text
     assert {tuple(row) for row in _audit(engine)} == {(PERSON, "token:u-42")}
 

@@ -11,6 +11,7 @@ import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from store.acting_rights import ON_ANY_SERVICE
 from store.errors import ServiceNotFoundError
 from store.slo_decisions import ManualSlo, set_manual_slos
 from telemetry.grafana_dashboards import fleet_dashboard_uid, service_dashboard_uid
@@ -40,7 +41,7 @@ def _seed(client: TestClient, engine: Engine) -> None:
         ),
         ManualSlo("ledger", {"availability_target": 99.9}, "test"),
     ]
-    set_manual_slos(engine, slos, actor="test@example.com")
+    set_manual_slos(engine, slos, actor="test@example.com", rights=ON_ANY_SERVICE)
 
 
 def _rows(dashboard: dict[str, object]) -> list[str]:

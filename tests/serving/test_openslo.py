@@ -11,6 +11,7 @@ import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from support.keys import make_key
+from support.openslo_import import import_openslo, post_openslo
 from support.published_fleet import ingest_chain, publish
 
 from config.settings import Settings
@@ -18,8 +19,6 @@ from store.tables import slo_audit_log
 
 SLOS = "/api/v1/services/{}/slos"
 EXPORT = "/api/v1/services/{}/slos/openslo"
-IMPORT = "/api/v1/slos/openslo"
-YAML = {"Content-Type": "application/yaml"}
 
 
 @pytest.fixture
@@ -77,9 +76,8 @@ def test_export_then_import_gives_the_same_targets(
             availability_target=99.0)  # fmt: skip
     assert client.get(SLOS.format("payments")).json()["targets"] != before
     who = {"actor": "jane@example.com", "rationale": "restore"}
-    imported = client.post(IMPORT, content=exported.text, headers=YAML, params=who)
-    assert imported.status_code == 200, imported.text
-    assert imported.json()["imported"][0]["targets"] == before
+    imported = import_openslo(client, exported.text, who)
+    assert imported["imported"][0]["targets"] == before
     active = client.get(SLOS.format("payments")).json()
     assert active["targets"] == before and active["source"] == "manual"
     entry = client.get("/api/v1/services/payments/slo-history").json()["entries"][0]
@@ -133,8 +131,7 @@ spec:
 def test_documents_from_other_tools_become_manual_slos(
     client: TestClient, engine: Engine, published: dict[str, dict[str, str]]
 ) -> None:
-    response = client.post(IMPORT, content=FOREIGN, headers=YAML, params={"actor": "ops"})
-    assert response.status_code == 200, response.text
+    import_openslo(client, FOREIGN, {"actor": "ops"})
     active = client.get(SLOS.format("ledger-db")).json()
     assert active["targets"] == {"availability": 99.5, "latency_p99_ms": 300,
                                  "latency_p95_ms": None}  # fmt: skip
@@ -167,8 +164,7 @@ def test_bad_documents_name_the_field_and_write_nothing(
     field: str,
 ) -> None:
     assert change[0] in FOREIGN
-    response = client.post(IMPORT, content=FOREIGN.replace(*change), headers=YAML,
-                           params={"actor": "ops"})  # fmt: skip
+    response = post_openslo(client, FOREIGN.replace(*change), params={"actor": "ops"})
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["field"] == field
     assert _audit_rows(engine) == 0
@@ -179,9 +175,9 @@ def test_unknown_services_and_missing_actors_are_refused(
     client: TestClient, engine: Engine, published: dict[str, dict[str, str]]
 ) -> None:
     unknown = FOREIGN.replace("displayName: ledger-db", "displayName: ledger-v2")
-    response = client.post(IMPORT, content=unknown, headers=YAML, params={"actor": "ops"})
+    response = post_openslo(client, unknown, params={"actor": "ops"})
     assert response.status_code == 404 and "ledger-v2" in response.json()["detail"]
-    anonymous = client.post(IMPORT, content=FOREIGN, headers=YAML)
+    anonymous = post_openslo(client, FOREIGN)
     assert anonymous.status_code == 422 and anonymous.json()["errors"][0]["field"] == "actor"
     assert _audit_rows(engine) == 0
 
@@ -189,9 +185,9 @@ def test_unknown_services_and_missing_actors_are_refused(
 def test_only_the_owning_team_may_import(
     client: TestClient, settings: Settings, published: dict[str, dict[str, str]]
 ) -> None:
-    other_team = {"X-API-Key": make_key(settings, "service_owner", "shop"), **YAML}
-    response = client.post(IMPORT, content=FOREIGN, headers=other_team, params={"actor": "x"})
+    other_team = {"X-API-Key": make_key(settings, "service_owner", "shop")}
+    response = post_openslo(client, FOREIGN, headers=other_team, params={"actor": "x"})
     assert response.status_code == 403
-    owner = {"X-API-Key": make_key(settings, "service_owner", "money"), **YAML}
-    response = client.post(IMPORT, content=FOREIGN, headers=owner, params={"actor": "x"})
+    owner = {"X-API-Key": make_key(settings, "service_owner", "money")}
+    response = post_openslo(client, FOREIGN, headers=owner, params={"actor": "x"})
     assert response.status_code == 200, response.text

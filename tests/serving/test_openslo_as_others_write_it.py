@@ -17,6 +17,7 @@ import sqlalchemy as sa
 import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
+from support.openslo_import import import_openslo, post_openslo
 from support.published_fleet import ingest_chain, publish
 from support.required import skip_or_fail
 
@@ -27,8 +28,6 @@ FIXTURES = Path(__file__).parent.parent / "fixtures" / "openslo"
 SLOS = "/api/v1/services/{}/slos"
 ALERTS = "/api/v1/services/{}/slos/alerts"
 EXPORT = "/api/v1/services/{}/slos/openslo"
-IMPORT = "/api/v1/slos/openslo"
-YAML = {"Content-Type": "application/yaml"}
 WHO = {"actor": "jane@example.com"}
 BUDGET = ("targets", "budgeting_method", "openslo_budgeting_method", "time_window_days",
           "timeslice_target", "timeslice_window_seconds")  # fmt: skip
@@ -41,13 +40,6 @@ def _fixture(name: str) -> str:
 @pytest.fixture
 def fleet(engine: Engine) -> None:
     ingest_chain(engine)
-
-
-def _import(client: TestClient, text: str) -> dict[str, Any]:
-    response = client.post(IMPORT, content=text, headers=YAML, params=WHO)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def _budget(client: TestClient, service: str) -> dict[str, Any]:
@@ -84,7 +76,7 @@ def _audit_rows(engine: Engine) -> int:
 def test_the_ratio_timeslices_example_is_kept_and_counted_in_slices(
     client: TestClient, fleet: None, tmp_path: Path
 ) -> None:
-    imported = _import(client, _fixture("ratio-timeslices"))
+    imported = import_openslo(client, _fixture("ratio-timeslices"), WHO)
     assert imported["imported"][0]["openslo_budgeting_method"] == "RatioTimeslices"
     assert _budget(client, "checkout") == {
         "targets": {"availability": 99.0, "latency_p99_ms": None, "latency_p95_ms": None},
@@ -115,7 +107,7 @@ def test_the_ratio_timeslices_example_is_kept_and_counted_in_slices(
 def test_a_threshold_latency_slo_over_28_days(
     client: TestClient, fleet: None, tmp_path: Path
 ) -> None:
-    imported = _import(client, _fixture("threshold-latency"))
+    imported = import_openslo(client, _fixture("threshold-latency"), WHO)
     assert imported["warnings"] == []  # the query names its unit: milliseconds
     assert _budget(client, "ledger-db") == {
         "targets": {"availability": None, "latency_p99_ms": 500, "latency_p95_ms": None},
@@ -168,7 +160,7 @@ spec:
 def test_two_objectives_in_timeslices_round_trip(
     client: TestClient, fleet: None, tmp_path: Path
 ) -> None:
-    _import(client, _fixture("availability-and-latency"))
+    import_openslo(client, _fixture("availability-and-latency"), WHO)
     assert _budget(client, "payments") == PAYMENTS
     rules = client.get(ALERTS.format("payments")).text
     assert rules.count("> bool 0.05") == 2  # a slice is bad under 95% good, per objective
@@ -194,14 +186,14 @@ def test_two_objectives_in_timeslices_round_trip(
 
     # Something else replaces the availability objective: the latency one is kept, and told
     # that it is now counted another way.
-    replaced = _import(client, PLAIN_AVAILABILITY)
+    replaced = import_openslo(client, PLAIN_AVAILABILITY, WHO)
     assert _budget(client, "payments")["openslo_budgeting_method"] == "Occurrences"
     [kept] = replaced["warnings"]
     assert kept["document"] is None and "latency_p99_target_ms kept" in kept["warning"]
     assert "Occurrences over 30 days" in kept["warning"]
 
     # The export, imported again, brings everything back.
-    _import(client, exported.text)
+    import_openslo(client, exported.text, WHO)
     assert _budget(client, "payments") == PAYMENTS
 
 
@@ -263,7 +255,7 @@ def test_what_cannot_be_honoured_is_refused_by_field(
 ) -> None:
     text = _fixture(fixture)
     assert change[0] in text
-    response = client.post(IMPORT, content=text.replace(*change), headers=YAML, params=WHO)
+    response = post_openslo(client, text.replace(*change), params=WHO)
     assert response.status_code == 422, response.text
     problem = response.json()
     assert problem["errors"][0]["field"] == field, problem
@@ -274,7 +266,7 @@ def test_what_cannot_be_honoured_is_refused_by_field(
 
 def test_an_unknown_service_is_refused(client: TestClient, engine: Engine, fleet: None) -> None:
     text = _fixture("ratio-timeslices").replace("service: checkout", "service: checkout-v2")
-    response = client.post(IMPORT, content=text, headers=YAML, params=WHO)
+    response = post_openslo(client, text, params=WHO)
     assert response.status_code == 404 and "checkout-v2" in response.json()["detail"]
     assert _audit_rows(engine) == 0
 
@@ -286,7 +278,7 @@ def test_what_is_read_by_assumption_is_said(client: TestClient, fleet: None) -> 
         .replace("target: 0.99", "target: 0.999")  # p99.9
         .replace("duration: 28d", "duration: 1M")  # a month
     )
-    warnings = _import(client, text)["warnings"]
+    warnings = import_openslo(client, text, WHO)["warnings"]
     assert {w["document"] for w in warnings} == {"ledger-latency"}
     said = " | ".join(w["warning"] for w in warnings)
     assert "'1M' read as 30 rolling days" in said
@@ -302,7 +294,7 @@ def test_a_decision_brings_back_the_recommendations_budget(
     client: TestClient, engine: Engine, fleet: None
 ) -> None:
     recommendation = publish(engine, generated_at=datetime.now(UTC))["checkout"]["availability"]
-    _import(client, _fixture("ratio-timeslices"))
+    import_openslo(client, _fixture("ratio-timeslices"), WHO)
     decided = client.post(SLOS.format("checkout"), json={
         "recommendation_id": recommendation, "action": "accept", "selected_tier": "balanced",
         "actor": "jane@example.com",
@@ -321,7 +313,7 @@ def test_the_readmes_example_imports_as_it_says(client: TestClient, fleet: None)
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     section = readme[readme.index("- **OpenSLO** (") :]
     block = section[section.index("```yaml\n") + 8 : section.index("  ```\n")]
-    _import(client, "\n".join(line.removeprefix("  ") for line in block.splitlines()))
+    import_openslo(client, "\n".join(line.removeprefix("  ") for line in block.splitlines()), WHO)
     assert _budget(client, "ledger-db") == {
         "targets": {"availability": None, "latency_p99_ms": 500, "latency_p95_ms": None},
         "budgeting_method": "timeslices",

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
 from config.settings import Settings
+from store.acting_rights import ON_ANY_SERVICE
 from store.service_id_rule import SERVICE_ID_PATTERN
 from store.slo_decisions import ManualSlo, set_manual_slos
 from telemetry.promql import MetricNames, label_matcher, quote_label_value, requests_query
@@ -62,7 +63,12 @@ def _ingest(client: TestClient, *service_ids: str) -> None:
 
 
 def _activate(engine: Engine, service_id: str) -> None:
-    set_manual_slos(engine, [ManualSlo(service_id, TARGETS, "test")], actor="test@example.com")
+    set_manual_slos(
+        engine,
+        [ManualSlo(service_id, TARGETS, "test")],
+        actor="test@example.com",
+        rights=ON_ANY_SERVICE,
+    )
 
 
 def _path(service_id: str) -> str:

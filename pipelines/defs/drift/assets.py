@@ -15,6 +15,7 @@ import polars as pl
 
 from analytics.drift import latency_drift
 from pipelines import asset_tables
+from pipelines.defs.telemetry.hourly_retention import HOURLY_FILES_POOL
 from pipelines.notifications import WebhookResource
 from pipelines.partitions import DAILY
 from pipelines.resources import OperationalStoreResource
@@ -68,6 +69,7 @@ def _hourly_p99(frame: pl.DataFrame, start: datetime, hours: int) -> dict[str, n
     io_manager_key="warehouse_io",
     ins={"sli_hourly": HISTORY},
     group_name="drift",
+    pool=HOURLY_FILES_POOL,  # reads 15 days of sli_hourly's files, which retention removes
     description=(
         "Latency drift per service: the day's hourly p99 against the 14 days before it, "
         "Page-Hinkley + ADWIN + KS with a majority vote; confirmed drift expires the "

@@ -32,6 +32,7 @@ from pipelines.defs.recommendations.assets import (
     lookback_window,
     snapshot_edges,
 )
+from pipelines.defs.telemetry.hourly_retention import HOURLY_FILES_POOL
 from pipelines.partitions import DAILY
 from pipelines.resources import OperationalStoreResource
 from pipelines.step_pods import LIGHT_POD, SHARD_POD
@@ -67,6 +68,7 @@ def plan_intrinsic_days(
 
 
 @dg.op(
+    pool=HOURLY_FILES_POOL,
     tags=SHARD_POD,
     ins={"sli_hourly": LOOKBACK_OP_INPUT},
     out=dg.Out(io_manager_key="warehouse_io"),

@@ -59,6 +59,7 @@ from pipelines.defs.recommendations.assets import (
     composite_from_row,
     lookback_window,
 )
+from pipelines.defs.telemetry.hourly_retention import HOURLY_FILES_POOL
 from pipelines.partitions import DAILY
 from pipelines.resources import OperationalStoreResource
 from pipelines.step_pods import LIGHT_POD, SHARD_POD
@@ -140,6 +141,7 @@ def _lookback(context: dg.OpExecutionContext, sli_hourly: pl.LazyFrame) -> pl.La
 
 
 @dg.op(
+    pool=HOURLY_FILES_POOL,
     tags=LIGHT_POD,
     ins={"sli_hourly": LOOKBACK_OP_INPUT},
     out={"fleet_prior_points": dg.Out(int), "shards": dg.DynamicOut()},
@@ -207,6 +209,7 @@ def _slices(window: pl.DataFrame) -> dict[str, tuple[int, int]]:
 
 
 @dg.op(
+    pool=HOURLY_FILES_POOL,
     tags=SHARD_POD,
     ins={"sli_hourly": LOOKBACK_OP_INPUT},
     out={"recommendations": dg.Out(io_manager_key="warehouse_io"), "model_rows": dg.Out()},

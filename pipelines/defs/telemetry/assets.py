@@ -2,6 +2,8 @@
 (`sli_daily`, DuckDB) and the hourly retention after it (`sli_hourly_retention`)."""
 
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -9,8 +11,16 @@ import polars as pl
 from analytics.sli_schema import SLI_DAILY_SCHEMA, SLI_HOURLY_SCHEMA
 from config.settings import get_settings
 from pipelines import asset_tables
-from pipelines.defs.telemetry.hourly_retention import retention_horizon, sweep_hourly
-from pipelines.defs.telemetry.sli_daily_rollup import completeness_summary, rollup_day
+from pipelines.defs.telemetry.hourly_retention import (
+    HOURLY_FILES_POOL,
+    retention_horizon,
+    sweep_hourly,
+)
+from pipelines.defs.telemetry.sli_daily_rollup import (
+    completeness_summary,
+    hours_lost,
+    rollup_if_present,
+)
 from pipelines.partitions import DAILY
 from pipelines.resources import OperationalStoreResource, PolarsParquetIOManager, TelemetryResource
 from telemetry.sli_sources import day_bounds, with_completeness
@@ -136,6 +146,7 @@ SLI_DAILY_COLUMNS = {
     io_manager_key="warehouse_io",
     deps=[sli_hourly],
     kinds={"duckdb", "parquet"},
+    pool=HOURLY_FILES_POOL,  # reads the day's hourly file, which retention may remove
     group_name="telemetry",
     description=(
         "One row per service per day: the day's sli_hourly rolled up by DuckDB from its Parquet "
@@ -147,35 +158,101 @@ SLI_DAILY_COLUMNS = {
 def sli_daily(
     context: dg.AssetExecutionContext, warehouse_io: dg.ResourceParam[PolarsParquetIOManager]
 ) -> dg.Output[pl.DataFrame]:
+    """The day's rollup, unless it would be emptier than the one the warehouse has.
+
+    Once retention removed a day's hours, its rollup is all that is left of it, and a re-run
+    (a backfill after a rollup change, a re-fetch after Prometheus' own retention dropped the
+    day) must not trade it for less: with no hourly file left, or a new rollup that gives any
+    service fewer hours with data, the existing rows are kept, written back unchanged, and
+    the materialization says so (`kept_existing_rollup`, `kept_because`, `hours_lost`).
+    Deleting the rollup's file first is how a person accepts the emptier day."""
+    day = context.partition_time_window.start.date()
     hourly = warehouse_io.partition_path(sli_hourly.key, context.partition_key)
-    frame = rollup_day([hourly], context.partition_time_window.start.date())
+    existing = warehouse_io.partition_path(sli_daily.key, context.partition_key)
+    previous = pl.read_parquet(existing) if existing.exists() else None
+    frame = rollup_if_present(hourly, day)
+    if frame is None:
+        if previous is None:
+            raise dg.Failure(
+                description=f"No sli_hourly file for {day} ({hourly}) and no earlier rollup: "
+                "materialize sli_hourly for this day first.",
+            )
+        because = (
+            f"no sli_hourly file for {day} any more (retention removes a day's hours once "
+            "this rollup covers them): nothing newer to roll up"
+        )
+        return _kept_rollup(context, previous, hourly, because, lost=None)
+    if previous is not None:
+        lost = hours_lost(previous, frame)
+        if not lost.is_empty():
+            because = (
+                f"the new rollup has fewer hours with data for {lost.height} service(s) "
+                f"({_listed(lost['service'])}): the source no longer holds all of {day}. "
+                f"Delete {existing} and re-run to accept the emptier day."
+            )
+            return _kept_rollup(context, previous, hourly, because, lost=lost)
+    return dg.Output(
+        frame, metadata={**_rollup_metadata(frame, hourly), "kept_existing_rollup": False}
+    )
+
+
+def _listed(services: pl.Series, most: int = 5) -> str:
+    names = services.head(most).to_list()
+    return ", ".join(names) + (
+        f" and {services.len() - most} more" if services.len() > most else ""
+    )
+
+
+def _kept_rollup(
+    context: dg.AssetExecutionContext,
+    previous: pl.DataFrame,
+    hourly: Path,
+    because: str,
+    *,
+    lost: pl.DataFrame | None,
+) -> dg.Output[pl.DataFrame]:
+    """The existing rollup as the output (the same rows, rewritten atomically), with why."""
+    context.log.warning(
+        "sli_daily %s: kept the existing rollup: %s", context.partition_key, because
+    )
+    metadata: dict[str, Any] = {
+        **_rollup_metadata(previous, hourly),
+        "kept_existing_rollup": True,
+        "kept_because": dg.MetadataValue.text(because),
+    }
+    if lost is not None:
+        lines = ["| service | hours with data (kept) | in the new rollup |", "|---|---:|---:|"]
+        lines += [f"| {s} | {before} | {now} |" for s, before, now in lost.head(10).iter_rows()]
+        metadata["hours_lost"] = dg.MetadataValue.md("\n".join(lines))
+    return dg.Output(previous, metadata=metadata)
+
+
+def _rollup_metadata(frame: pl.DataFrame, hourly: Path) -> dict[str, Any]:
     summary = completeness_summary(frame)
     least = frame.filter(pl.col("data_completeness") < 1.0).sort("data_completeness", "service")
-    return dg.Output(
-        frame,
-        metadata={
-            "rows": dg.MetadataValue.int(frame.height),
-            "services": dg.MetadataValue.int(frame["service"].n_unique()),
-            "requests": dg.MetadataValue.int(int(frame["requests"].sum() or 0)),
-            "errors": dg.MetadataValue.int(int(frame["errors"].sum() or 0)),
-            **{
-                name: dg.MetadataValue.float(value)
-                if isinstance(value, float)
-                else dg.MetadataValue.int(value)
-                for name, value in summary.items()
-            },
-            "least_complete": dg.MetadataValue.md(
-                _md(least.select("service", "data_completeness").head(10))
-            ),
-            "source": dg.MetadataValue.path(str(hourly)),
+    return {
+        "rows": dg.MetadataValue.int(frame.height),
+        "services": dg.MetadataValue.int(frame["service"].n_unique()),
+        "requests": dg.MetadataValue.int(int(frame["requests"].sum() or 0)),
+        "errors": dg.MetadataValue.int(int(frame["errors"].sum() or 0)),
+        **{
+            name: dg.MetadataValue.float(value)
+            if isinstance(value, float)
+            else dg.MetadataValue.int(value)
+            for name, value in summary.items()
         },
-    )
+        "least_complete": dg.MetadataValue.md(
+            _md(least.select("service", "data_completeness").head(10))
+        ),
+        "source": dg.MetadataValue.path(str(hourly)),
+    }
 
 
 @dg.asset(
     partitions_def=DAILY,
     deps=[sli_daily],
     kinds={"parquet"},
+    pool=HOURLY_FILES_POOL,  # removes files the lookbacks of other runs may be reading
     group_name="telemetry",
     description=(
         "Removes sli_hourly partitions older than SLO_HOURLY_RETENTION_DAYS before this day, "

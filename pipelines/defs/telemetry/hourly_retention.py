@@ -14,6 +14,17 @@ from pathlib import Path
 
 import polars as pl
 
+#: The Dagster concurrency pool of every step that reads or removes `sli_hourly`'s files:
+#: retention, the rollup, and each op that loads a lookback of `sli_hourly`. A reader resolves a
+#: day's file when its input loads and reads it later (lazily); a retention of a newer partition
+#: (a backfill) removing that file in between would fail the read. Dagster's pools are counting
+#: semaphores, not reader/writer locks, so the instance enforces this pool per *run*
+#: (`concurrency.pools.granularity: run`, limit 1 in `dagster.yaml`): a run holding it runs its
+#: shards in parallel, and no two runs touching these files overlap (a backfill runs them one
+#: at a time). Within one run, retention never removes a day that run's lookbacks read
+#: (`SLO_HOURLY_RETENTION_DAYS` ≥ `SLO_LOOKBACK_DAYS`).
+HOURLY_FILES_POOL = "sli_hourly_files"
+
 
 @dataclass(frozen=True)
 class RetentionSweep:

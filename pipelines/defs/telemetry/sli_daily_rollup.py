@@ -4,6 +4,9 @@ DuckDB reads the day's Parquet file(s) directly (read-only, in an in-memory data
 `.duckdb` file shared between runs) and runs `sql/sli_daily_rollup.sql`; the quantiles are then
 interpolated from the merged buckets by the same `histogram_quantile` the tiers use, so a daily
 p99 means what an hourly one does. Partitions written before a column existed read it as null.
+
+A rollup is what remains of a day once retention removes its hours, so a re-run never replaces
+it with an emptier one (`hours_lost`): the asset keeps the rollup it has and says why.
 """
 
 from __future__ import annotations
@@ -53,6 +56,41 @@ def rollup_day(files: Sequence[Path], day: date) -> pl.DataFrame:
             load_sql("sli_daily_rollup"), params={"day": day, "width": BUCKET_WIDTH}
         ).pl()
     return with_quantiles(frame).select(SLI_DAILY_SCHEMA.names()).cast(SLI_DAILY_SCHEMA)
+
+
+def rollup_if_present(hourly: Path, day: date) -> pl.DataFrame | None:
+    """`rollup_day` of the day's one hourly file, or None when that file is gone (retention
+    removed it once a rollup covered it), also when it goes while DuckDB opens it."""
+    if not hourly.exists():
+        return None
+    try:
+        return rollup_day([hourly], day)
+    except duckdb.IOException:
+        if hourly.exists():
+            raise
+        return None
+
+
+def hours_lost(previous: pl.DataFrame, rollup: pl.DataFrame) -> pl.DataFrame:
+    """The services of an existing rollup (`previous`) for which a new one of the same day
+    holds fewer hours with data, or none at all: `service`, `hours_with_data` (before) and
+    `hours_with_data_now`, most lost first. Empty when the new rollup keeps every hour.
+
+    A day's hours only ever gain data (a late fetch, a re-fetch once the source caught up);
+    a rollup with fewer is one of a source that has since lost them (Prometheus' own
+    retention, a dropped series) and would replace facts with gaps."""
+    before = previous.select("service", pl.col("hours_with_data").fill_null(0).cast(pl.Int64))
+    now = rollup.select(
+        "service",
+        pl.col("hours_with_data").fill_null(0).cast(pl.Int64).alias("hours_with_data_now"),
+    )
+    return (
+        before.join(now, on="service", how="left")
+        .with_columns(pl.col("hours_with_data_now").fill_null(0))
+        .filter(pl.col("hours_with_data_now") < pl.col("hours_with_data"))
+        .sort(pl.col("hours_with_data") - pl.col("hours_with_data_now"), "service",
+              descending=[True, False])
+    )  # fmt: skip
 
 
 def with_quantiles(frame: pl.DataFrame) -> pl.DataFrame:
