@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 
 from analytics.sli_daily import lookback_rows_from_daily
 from config.settings import Settings, get_settings
+from pipelines.warehouse_sql import RUN_PARTS
 from store.engine import make_engine
 from store.tables import services
 from telemetry.prometheus_http import PrometheusClient
@@ -252,8 +253,6 @@ def _wants_lazy(context: dg.InputContext) -> bool:
     return wanted is pl.LazyFrame or typing.get_args(wanted) == (pl.LazyFrame,)
 
 
-#: The warehouse folder of the runs' shard parts (not an asset: no view, no retention by day).
-RUN_PARTS = "_runs"
 RUN_PARTS_KEPT = timedelta(days=2)
 #: Input definition metadata naming the daily rollup that stands in for removed partitions of
 #: an hourly asset (`dg.AssetIn("sli_hourly", metadata={DAILY_FALLBACK: "sli_daily"})`).

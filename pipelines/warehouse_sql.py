@@ -20,6 +20,8 @@ from pathlib import Path
 import duckdb
 
 _NOT_IDENTIFIER = re.compile(r"[^A-Za-z0-9_]")
+#: The warehouse folder of the runs' shard parts (`pipelines.resources`): not a table, no view.
+RUN_PARTS = "_runs"
 
 
 def warehouse_tables(root: Path) -> dict[str, Path]:
@@ -28,8 +30,8 @@ def warehouse_tables(root: Path) -> dict[str, Path]:
     tables: dict[str, Path] = {}
     for folder in folders:
         parts = folder.relative_to(root).parts
-        if not parts:
-            continue  # files at the root belong to no asset
+        if not parts or parts[0] == RUN_PARTS:
+            continue  # files at the root belong to no asset; a run's parts are no table
         tables[_NOT_IDENTIFIER.sub("_", "__".join(parts))] = folder
     return tables
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from cli.main import app
 from config.settings import get_settings
 from pipelines.defs.telemetry.sli_daily_rollup import rollup_day
-from pipelines.warehouse_sql import warehouse_tables
+from pipelines.warehouse_sql import RUN_PARTS, warehouse_tables
 from synthetic_fleet.telemetry import generate_telemetry, hourly_frame
 from synthetic_fleet.topology import generate_topology
 
@@ -38,6 +38,12 @@ def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
         rollup_day([path], day).write_parquet(root / "sli_daily" / f"{day}.parquet")
     pl.DataFrame({"team": ["money"], "note": ["it's fine"]}).write_parquet(
         root / "team_notes" / "data.parquet"
+    )
+    # A sharded run's parts (pipelines.resources): Parquet, but no table of the warehouse.
+    parts = root / RUN_PARTS / "run-1"
+    parts.mkdir(parents=True)
+    hourly.head(3).write_parquet(
+        parts / "slo_recommendations.recommend_shard[shard_0000].x.parquet"
     )
     monkeypatch.setenv("SLO_WAREHOUSE_PATH", str(root))
     get_settings.cache_clear()
