@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from pipelines.definitions import DAILY_ASSETS, DAILY_CHECKS, recommendation_chain_job
 from pipelines.defs.recommendations.automation import RECOMMENDATION_CHAIN
+from pipelines.defs.recommendations.shards import shard_services
 from pipelines.defs.telemetry.assets import service_graph_hourly, sli_hourly
 from pipelines.notifications import WebhookResource
 from pipelines.resources import OperationalStoreResource, PolarsParquetIOManager, TelemetryResource
@@ -96,6 +97,15 @@ def _shards_of(result: Any) -> int:
         if m.asset_key.to_user_string() == "slo_recommendations"
     ]  # fmt: skip
     return int(materialization.metadata["shards"].value)
+
+
+def test_shards_cover_the_fleet_in_even_contiguous_runs() -> None:
+    fleet = [f"svc-{i:03d}" for i in range(45)]
+    shards = shard_services(fleet, 10)
+    assert [len(s) for s in shards] == [9, 9, 9, 9, 9]  # 5 shards of ≤ 10, as even as can be
+    assert [s for shard in shards for s in shard] == fleet
+    assert shard_services(fleet, 45) == [fleet]
+    assert shard_services([], 10) == [[]]  # an empty fleet still writes its (empty) partition
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)

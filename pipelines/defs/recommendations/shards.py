@@ -104,9 +104,11 @@ class ShardConfig(dg.Config):
 
 
 def shard_services(services: list[str], size: int) -> list[list[str]]:
-    """Contiguous runs of the sorted fleet, as even as the shard count allows."""
+    """Contiguous runs of the sorted fleet, as even as the shard count allows. Always at least
+    one (an empty fleet is one empty shard): Dagster skips every op downstream of a dynamic
+    output that yields nothing, and the day's partition must still be written."""
     if not services:
-        return []
+        return [[]]
     count = math.ceil(len(services) / size)
     per = math.ceil(len(services) / count)
     return [services[i : i + per] for i in range(0, len(services), per)]
