@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,68 +29,84 @@ def latest_snapshot_id(engine: Engine, as_of: datetime) -> uuid.UUID | None:
     return found
 
 
+#: Documents parsed, superseded and inserted at a time: a 50,000-service publication is never
+#: held as dicts at once, and each service is in exactly one batch (one document each).
+PUBLISH_BATCH = 1000
+
+
 def publish_recommendations(
     engine: Engine,
-    documents: Sequence[dict[str, Any]],
+    documents: Iterable[dict[str, Any]],
     *,
     snapshot_id: uuid.UUID | None,
     generated_at: datetime,
     ttl: timedelta = RECOMMENDATION_TTL,
 ) -> dict[str, int]:
-    """Replace the active recommendations of these services in one transaction."""
+    """Replace the active recommendations of these services in one transaction.
+
+    `documents` may be a generator (the pipeline parses its frame's column as it goes): it is
+    consumed PUBLISH_BATCH at a time, each batch superseding its services' active rows and
+    inserting theirs, all inside the one transaction — a reader sees all or none of it."""
     r = slo_recommendations
+    published = superseded = unknown = 0
     with engine.begin() as conn:
         ids = dict(conn.execute(sa.select(services.c.service_id, services.c.id)).all())
-        known = [d for d in documents if d["service_id"] in ids]
-        pks = sorted({ids[d["service_id"]] for d in known}, key=str)
-        superseded = 0
-        for start in range(0, len(pks), 1000):
-            superseded += conn.execute(
-                sa.update(r)
-                .where(r.c.service_id.in_(pks[start : start + 1000]), r.c.status == "active")
-                .values(status="superseded")
-            ).rowcount
-        rows = [
-            {
-                "id": uuid.uuid4(),
-                "service_id": ids[d["service_id"]],
-                "sli_type": rec["sli_type"],
-                "tiers": rec["tiers"],
-                "explanation": {**rec["explanation"], "metric": rec["metric"]},
-                "data_quality": {**d["data_quality"], "cold_start": d.get("cold_start", False)},
-                "provenance": {**d.get("provenance", {}), "graph_snapshot_id": str(snapshot_id)},
-                "lookback_window_start": datetime.fromisoformat(d["lookback_window"]["start"]),
-                "lookback_window_end": datetime.fromisoformat(d["lookback_window"]["end"]),
-                "dependency_graph_snapshot_id": snapshot_id,
-                "composite_bound": (
-                    (rec["explanation"].get("dependency_impact") or {}).get(
-                        "composite_availability_bound"
-                    )
-                ),
-                "observed_availability": (
-                    rec["explanation"].get("observed_availability")
-                    if rec["sli_type"] == "availability"
-                    else None
-                ),
-                "intrinsic_availability": (
-                    rec["explanation"].get("intrinsic_availability")
-                    if rec["sli_type"] == "availability"
-                    else None
-                ),
-                "cold_start": bool(d.get("cold_start", False)),
-                "generated_at": generated_at,
-                "expires_at": generated_at + ttl,
-                "status": "active",
-            }
-            for d in known
-            for rec in d["recommendations"]
-        ]
-        if rows:
-            conn.execute(sa.insert(r), rows)
+        iterator = iter(documents)
+        while batch := list(islice(iterator, PUBLISH_BATCH)):
+            known = [d for d in batch if d["service_id"] in ids]
+            unknown += len(batch) - len(known)
+            pks = sorted({ids[d["service_id"]] for d in known}, key=str)
+            if pks:
+                superseded += conn.execute(
+                    sa.update(r)
+                    .where(r.c.service_id.in_(pks), r.c.status == "active")
+                    .values(status="superseded")
+                ).rowcount
+            rows = [_row(d, rec, ids, snapshot_id, generated_at, ttl)
+                    for d in known for rec in d["recommendations"]]  # fmt: skip
+            if rows:
+                conn.execute(sa.insert(r), rows)
+            published += len(rows)
+    return {"published": published, "superseded": superseded, "unknown_services": unknown}
+
+
+def _row(
+    d: dict[str, Any],
+    rec: dict[str, Any],
+    ids: dict[str, Any],
+    snapshot_id: uuid.UUID | None,
+    generated_at: datetime,
+    ttl: timedelta,
+) -> dict[str, Any]:
+    """One SLI type's row of a document, as the table holds it."""
     return {
-        "published": len(rows),
-        "superseded": superseded,
-        "unknown_services": len(documents) - len(known),
+        "id": uuid.uuid4(),
+        "service_id": ids[d["service_id"]],
+        "sli_type": rec["sli_type"],
+        "tiers": rec["tiers"],
+        "explanation": {**rec["explanation"], "metric": rec["metric"]},
+        "data_quality": {**d["data_quality"], "cold_start": d.get("cold_start", False)},
+        "provenance": {**d.get("provenance", {}), "graph_snapshot_id": str(snapshot_id)},
+        "lookback_window_start": datetime.fromisoformat(d["lookback_window"]["start"]),
+        "lookback_window_end": datetime.fromisoformat(d["lookback_window"]["end"]),
+        "dependency_graph_snapshot_id": snapshot_id,
+        "composite_bound": (
+            (rec["explanation"].get("dependency_impact") or {}).get("composite_availability_bound")
+        ),
+        "observed_availability": (
+            rec["explanation"].get("observed_availability")
+            if rec["sli_type"] == "availability"
+            else None
+        ),
+        "intrinsic_availability": (
+            rec["explanation"].get("intrinsic_availability")
+            if rec["sli_type"] == "availability"
+            else None
+        ),
+        "cold_start": bool(d.get("cold_start", False)),
+        "generated_at": generated_at,
+        "expires_at": generated_at + ttl,
+        "status": "active",
     }
 
 

@@ -67,6 +67,13 @@ def ingest_chain(engine: Engine) -> None:
 
 def publish(engine: Engine, *, generated_at: datetime, seed: int = 4) -> dict[str, dict[str, str]]:
     """Publish one recommendation per service; returns {service: {sli_type: recommendation_id}}."""
+    documents = recommendation_documents(generated_at=generated_at, seed=seed)
+    publish_recommendations(engine, documents, snapshot_id=None, generated_at=generated_at)
+    return recommendation_ids(engine)
+
+
+def recommendation_documents(*, generated_at: datetime, seed: int = 4) -> list[dict[str, Any]]:
+    """One recommendation document per service of the chain, from generated telemetry."""
     telemetry = generate_telemetry(TOPOLOGY, days=DAYS, seed=seed, end=END)
     frame = hourly_frame(telemetry)
     hours = [END - timedelta(days=DAYS) + timedelta(hours=h) for h in range(DAYS * 24)]
@@ -80,8 +87,7 @@ def publish(engine: Engine, *, generated_at: datetime, seed: int = 4) -> dict[st
             generated_at=generated_at,
         )
         documents.append(document)
-    publish_recommendations(engine, documents, snapshot_id=None, generated_at=generated_at)
-    return recommendation_ids(engine)
+    return documents
 
 
 def recommendation_ids(engine: Engine) -> dict[str, dict[str, str]]:

@@ -377,7 +377,8 @@ def published_recommendations(
     store: OperationalStoreResource,
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]
     _, day_end = day_bounds(context.partition_time_window.start.date())
-    documents = [json.loads(d) for d in slo_recommendations["document"]]
+    # Parsed as publication consumes them, a batch at a time: never the fleet as dicts.
+    documents = (json.loads(d) for d in slo_recommendations["document"])
     with store.connect() as engine:
         snapshot_id = latest_snapshot_id(engine, day_end)
         counts = publish_recommendations(
