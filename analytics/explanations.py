@@ -126,7 +126,6 @@ class FleetModel:
 
     model: Any  # sklearn GradientBoostingRegressor
     background: npt.NDArray[np.float64]
-    base_value: float
     r2: float
     unit: str
     r2_rows: int
@@ -135,7 +134,9 @@ class FleetModel:
     def explain(
         self, inputs: Sequence[Mapping[str, float]], features: Sequence[str]
     ) -> FleetExplanation:
-        """TreeSHAP (interventional, against the fleet background) for these rows."""
+        """TreeSHAP (interventional, against the fleet background) for these rows. The
+        explainer is built here, once per call, and not at the fit: it is what gives the base
+        value (the background's mean prediction), and a shard's process needs it anyway."""
         import shap
 
         x = _matrix(inputs, features)
@@ -144,9 +145,8 @@ class FleetModel:
         )
         values = np.asarray(explainer.shap_values(x, check_additivity=True), dtype=np.float64)
         predictions = np.asarray(self.model.predict(x), dtype=np.float64)
-        return FleetExplanation(
-            self.base_value, predictions, values, self.r2, self.unit, r2_rows=self.r2_rows
-        )
+        base = float(np.ravel(explainer.expected_value)[0])
+        return FleetExplanation(base, predictions, values, self.r2, self.unit, r2_rows=self.r2_rows)
 
 
 def _matrix(
@@ -177,7 +177,6 @@ def fit_fleet_model(
     so the figure, if anything, understates the full model's fit."""
     if len(inputs) < MIN_FLEET:
         return None
-    import shap
     from sklearn.ensemble import GradientBoostingRegressor
     from sklearn.model_selection import KFold
 
@@ -198,8 +197,6 @@ def fit_fleet_model(
     rng = np.random.default_rng(seed)
     fit_x = x[fitted]
     background = fit_x[rng.choice(len(fit_x), size=min(BACKGROUND, len(fit_x)), replace=False)]
-    explainer = shap.TreeExplainer(model, data=background, feature_perturbation="interventional")
-    base = float(np.ravel(explainer.expected_value)[0])
 
     rows = np.arange(len(x))
     if len(x) > CV_MAX_ROWS:
@@ -211,7 +208,7 @@ def fit_fleet_model(
     total = float(((cv_y - cv_y.mean()) ** 2).sum())
     sse = float(((cv_y - out_of_fold) ** 2).sum())
     r2 = 1.0 - sse / total if total > 0 else 1.0
-    return FleetModel(model, background, base, r2, unit, r2_rows=len(rows), fit_rows=len(fitted))
+    return FleetModel(model, background, r2, unit, r2_rows=len(rows), fit_rows=len(fitted))
 
 
 def explain_fleet(

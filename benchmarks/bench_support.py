@@ -22,6 +22,7 @@ from datetime import date
 from pathlib import Path
 
 import httpx
+import psutil
 import psycopg
 from sqlalchemy.engine import make_url
 
@@ -31,6 +32,45 @@ sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))
 from support.ports import free_port
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+class ProcessTreePeaks:
+    """Peak RSS of this process and of every process under it, sampled every `interval`
+    seconds: the step processes of Dagster's multiprocess executor are the forkserver's
+    children, not ours, so `getrusage(RUSAGE_CHILDREN)` never sees them (nobody waits for them
+    on our side). A peak shorter than the interval can be missed; steps last seconds."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval = interval
+        self.peaks: dict[int, tuple[int, str]] = {}  # pid → (bytes, command line)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> ProcessTreePeaks:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            for process in [me, *me.children(recursive=True)]:
+                try:
+                    rss = process.memory_info().rss
+                    if rss > self.peaks.get(process.pid, (0, ""))[0]:
+                        self.peaks[process.pid] = (rss, " ".join(process.cmdline())[:200])
+                except psutil.Error:  # it ended between the listing and the reading
+                    continue
+            self._stop.wait(self.interval)
+
+    def largest_child(self) -> tuple[float, int]:
+        """GB and pid of the largest process under this one ((0, 0) when none ran)."""
+        me = psutil.Process().pid
+        rss, pid = max(((r, p) for p, (r, _) in self.peaks.items() if p != me), default=(0, 0))
+        return rss / 1024**3, pid
 
 
 @contextmanager

@@ -34,7 +34,7 @@ def main() -> None:
     table = Table(title=f"Recommendation chain at scale, {args.days}-day lookback, "
                         f"{args.edges_per_service:g} edges per service")  # fmt: skip
     for column in ("services", "1 process (s)", "2 processes (s)", "speed-up", "largest "
-                   "pipeline process (GB)", "generator (GB)"):  # fmt: skip
+                   "pipeline process (GB)", "largest step", "generator (GB)"):  # fmt: skip
         table.add_column(column, justify="right")
     with tempfile.TemporaryDirectory(prefix="slo-bench-scale-") as tmp:
         for size in args.sizes:
@@ -56,6 +56,7 @@ def main() -> None:
                 f"{two['chain_s']:.1f}",
                 f"{one['chain_s'] / two['chain_s']:.2f}×",
                 f"{max(r[k] for r in runs.values() for k in ('rss_gb', 'step_rss_gb')):.2f}",
+                max(runs.values(), key=lambda r: r["step_rss_gb"])["largest_step"],
                 f"{max(r['generator_rss_gb'] for r in runs.values()):.2f}",
             )
     Console(width=140).print(table)

@@ -16,17 +16,14 @@ import dagster as dg
 import polars as pl
 import pytest
 from sqlalchemy.engine import Engine
+from support.parquet_fleet import parquet_fleet
 
 from pipelines.definitions import DAILY_ASSETS, DAILY_CHECKS, recommendation_chain_job
 from pipelines.defs.recommendations.automation import RECOMMENDATION_CHAIN
 from pipelines.defs.recommendations.shards import shard_services
 from pipelines.defs.telemetry.assets import service_graph_hourly, sli_hourly
 from pipelines.notifications import WebhookResource
-from pipelines.resources import OperationalStoreResource, PolarsParquetIOManager, TelemetryResource
-from store.graph_ingest import ingest_graph
-from store.graph_payload import DependencyGraphIn
-from synthetic_fleet.telemetry import generate_telemetry, hourly_frame
-from synthetic_fleet.topology import generate_topology
+from pipelines.resources import OperationalStoreResource, PolarsParquetIOManager
 
 END = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 DAYS = 8
@@ -36,29 +33,20 @@ SHARD_OPS = "slo_recommendations"
 
 def _fleet(engine: Engine, tmp_path: Path, store_url: str) -> dict[str, Any]:
     """A 45-service fleet with DAYS of telemetry materialized; the resources of its runs."""
-    topology = generate_topology(45, seed=21, cycles=1)
-    telemetry = generate_telemetry(topology, days=DAYS, seed=21, end=END)
-    folder = tmp_path / "fleet"
-    folder.mkdir()
-    for (day,), part in hourly_frame(telemetry).group_by(pl.col("hour").dt.date()):
-        part.write_parquet(folder / f"{day}.parquet")
-    ingest_graph(
-        engine,
-        DependencyGraphIn.model_validate(topology.to_payload()).to_submission(),
-        stale_after=timedelta(days=3650),
+    fleet = parquet_fleet(
+        engine, tmp_path / "fleet", services=45, seed=21, cycles=1, days=DAYS, end=END
     )
     resources = {
-        "telemetry": TelemetryResource(source="parquet", parquet_path=str(folder)),
+        "telemetry": fleet.source,
         "store": OperationalStoreResource(database_url=store_url),
         "warehouse_io": PolarsParquetIOManager(base_path=str(tmp_path / "warehouse")),
         "webhook": WebhookResource(),
     }
-    for offset in range(DAYS, 0, -1):
-        day = (END - timedelta(days=offset)).date().isoformat()
+    for day in fleet.days:
         assert dg.materialize(
             [sli_hourly, service_graph_hourly], resources=resources, partition_key=day
         ).success
-    return {"resources": resources, "folder": folder, "warehouse": tmp_path / "warehouse"}
+    return {"resources": resources, "folder": fleet.folder, "warehouse": tmp_path / "warehouse"}
 
 
 def _shard_config(size: int) -> dict[str, Any]:

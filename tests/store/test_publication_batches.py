@@ -8,6 +8,7 @@ iterable fails half-way, none of the batches already written may stay.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,39 +37,48 @@ def _active(engine: Engine) -> int:
     return count
 
 
-def test_batches_supersede_every_service_once(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@dataclass(frozen=True)
+class Republication:
+    """A first publication in the store, and the documents of the next one, an hour later."""
+
+    before: dict[str, dict[str, str]]  # recommendation_ids after the first publication
+    later: datetime
+    documents: list[dict[str, Any]]
+
+
+@pytest.fixture
+def republication(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Republication:
+    """Both tests' set-up: the chain ingested and published once; batches of 2 from now on."""
     ingest_chain(engine)
     first = datetime.now(UTC)
     before = publish(engine, generated_at=first)
     monkeypatch.setattr(published_recommendations, "PUBLISH_BATCH", 2)
-    assert len(SERVICES) > 2 * 2  # several batches
     later = first + timedelta(hours=1)
-    documents = recommendation_documents(generated_at=later)
-    counts = publish_recommendations(engine, iter(documents), snapshot_id=None, generated_at=later)
+    return Republication(before, later, recommendation_documents(generated_at=later))
+
+
+def test_batches_supersede_every_service_once(engine: Engine, republication: Republication) -> None:
+    assert len(SERVICES) > 2 * 2  # several batches
+    counts = publish_recommendations(
+        engine, iter(republication.documents), snapshot_id=None, generated_at=republication.later
+    )
     assert counts["published"] == counts["superseded"] == 2 * len(SERVICES)
     assert _active(engine) == 2 * len(SERVICES)  # one per service and SLI type
-    after = recommendation_ids(engine)
+    after, before = recommendation_ids(engine), republication.before
     assert after.keys() == before.keys()
     assert all(after[s] != before[s] for s in before)
 
 
 def test_a_publication_failing_half_way_leaves_the_previous_one(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, republication: Republication
 ) -> None:
-    ingest_chain(engine)
-    first = datetime.now(UTC)
-    before = publish(engine, generated_at=first)
-    monkeypatch.setattr(published_recommendations, "PUBLISH_BATCH", 2)
-    later = first + timedelta(hours=1)
-    documents = recommendation_documents(generated_at=later)
-
     def failing() -> Iterator[dict[str, Any]]:
-        yield from documents[:4]  # two batches written
+        yield from republication.documents[:4]  # two batches written
         raise RuntimeError("the frame's fifth document does not parse")
 
     with pytest.raises(RuntimeError):
-        publish_recommendations(engine, failing(), snapshot_id=None, generated_at=later)
-    assert recommendation_ids(engine) == before
+        publish_recommendations(
+            engine, failing(), snapshot_id=None, generated_at=republication.later
+        )
+    assert recommendation_ids(engine) == republication.before
     assert _active(engine) == 2 * len(SERVICES)

@@ -312,3 +312,20 @@ def test_on_the_generated_fleet_what_ifs_move_and_targets_sit_in_their_intervals
             inside += low <= tier.target <= high
     assert moved >= 0.9 * len(services), (moved, len(services))
     assert inside >= 0.95 * total_tiers, (inside, total_tiers)
+
+
+def test_totals_name_the_method_used_most_and_break_ties_by_name() -> None:
+    """The totals' method is the most frequent one of the window, the first by name on a tie
+    (two streaming aggregations since polars has no streaming `mode`: they must agree)."""
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    methods = {"a": ["mixed", "failed_calls", "mixed"], "b": ["none", "failed_calls"]}
+    rows = [
+        {"service": s, "hour": start + timedelta(hours=h), "requests": 10, "errors": 1,
+         "dependency_errors": 0.5, "own_errors": 0.5, "own_availability": 0.95, "method": m,
+         "capped": h == 0}
+        for s, ms in methods.items() for h, m in enumerate(ms)
+    ]  # fmt: skip
+    totals = intrinsic_totals(pl.LazyFrame(rows)).sort("service")
+    assert totals["method"].to_list() == ["mixed", "failed_calls"]
+    assert totals["requests"].to_list() == [30.0, 20.0]
+    assert totals["capped_requests"].to_list() == [10.0, 10.0]

@@ -23,7 +23,7 @@ from pipelines.defs.recommendations import columns
 from pipelines.partitions import DAILY
 from pipelines.resources import DAILY_FALLBACK, OperationalStoreResource
 from store.active_targets import active_availability_targets
-from store.graph_snapshot import load_effective_graph, record_snapshot
+from store.graph_snapshot import load_effective_graph, load_service_metadata, record_snapshot
 from store.published_recommendations import latest_snapshot_id, publish_recommendations
 from telemetry.sli_sources import day_bounds
 
@@ -182,7 +182,7 @@ def _bound_edges(
         service_graph_hourly.filter(pl.col("hour") >= start, pl.col("hour") < end)
         .group_by("client", "server")
         .agg(pl.col("calls").sum())
-        .collect()
+        .collect(engine="streaming")  # 30 days × every edge's hours: never in memory at once
     )
     return declared, exercised(declared, calls)
 
@@ -236,17 +236,20 @@ def composite_availability_bounds(
     store: OperationalStoreResource,
 ) -> dg.Output[pl.DataFrame]:
     totals = intrinsic_totals(intrinsic_availability)  # a streaming aggregation of the hours
-    with store.connect() as engine:
-        graph = load_effective_graph(engine)  # for its nodes: the edges are the snapshot's
-        promises = active_availability_targets(engine)
-    # Snapshots written before the column existed (or without edges) fall back to the store's.
     hashes = (
         graph_snapshot["graph_hash"].unique().to_list()
         if "graph_hash" in graph_snapshot.columns
         else []
     )
-    graph_hash = hashes[0] if len(hashes) == 1 else graph.fingerprint()
-    inputs = composite_inputs(totals, graph.nodes)
+    with store.connect() as engine:
+        # The nodes' metadata only: the edges are the snapshot's (reading the live graph's
+        # edges as well took 3.4 s at 20,000 services and 7.8 s at 50,000, for nothing).
+        nodes = load_service_metadata(engine)
+        promises = active_availability_targets(engine)
+        # Snapshots written before the column existed (or without edges) fall back to the
+        # store's graph for the hash.
+        graph_hash = hashes[0] if len(hashes) == 1 else load_effective_graph(engine).fingerprint()
+    inputs = composite_inputs(totals, nodes)
     requests = dict(totals.select("service", "requests").iter_rows())
     declared, edges = _bound_edges(context, graph_snapshot, service_graph_hourly)
     # The condensation already computed upstream, of these very edges: not computed again.
@@ -265,8 +268,8 @@ def composite_availability_bounds(
                 r.service in inputs.absorbs,
                 r.bottleneck.name if r.bottleneck else None,
                 r.distinct_dependencies,
-                graph.nodes.get(r.service, {}).get("service_type"),
-                _published_sla(graph.nodes.get(r.service, {})),
+                nodes.get(r.service, {}).get("service_type"),
+                _published_sla(nodes.get(r.service, {})),
                 graph_hash,
                 json.dumps(r.to_dict()),
             )
