@@ -156,7 +156,8 @@ def monthly_availability(
     """Availability of simulated 30-day periods: rows of `draws` index the observed days.
 
     The fleet run calls this ~20,000 times: `np.take` with native-width, writable indices
-    (`_index_tables` says why both) and a matrix product for the month sums (BLAS) are 3× faster than fancy indexing and `sum`.
+    (`_index_tables` says why both) and a matrix product for the month sums (BLAS) are 3×
+    faster than fancy indexing and `sum`.
     `month_requests` (the same draws' request sums) spares a what-if whose errors alone
     changed half the work."""
     days = np.ones(draws.shape[-1])
