@@ -20,10 +20,15 @@ from support.parquet_fleet import parquet_fleet
 
 from pipelines.definitions import DAILY_ASSETS, DAILY_CHECKS, recommendation_chain_job
 from pipelines.defs.recommendations.automation import RECOMMENDATION_CHAIN
+from pipelines.defs.recommendations.intrinsic_shards import (
+    INTRINSIC_SERVICE_DAYS_PER_SHARD,
+    days_per_shard,
+)
 from pipelines.defs.recommendations.shards import shard_services
 from pipelines.defs.telemetry.assets import service_graph_hourly, sli_hourly
 from pipelines.notifications import WebhookResource
 from pipelines.resources import OperationalStoreResource, PolarsParquetIOManager
+from pipelines.step_processes import multiprocess_execution
 
 END = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 DAYS = 8
@@ -96,6 +101,15 @@ def test_shards_cover_the_fleet_in_even_contiguous_runs() -> None:
     assert shard_services([], 10) == [[]]  # an empty fleet still writes its (empty) partition
 
 
+def test_day_shards_take_fewer_days_as_the_fleet_grows() -> None:
+    """A day shard holds its days' results until it writes them: its service-days are bounded."""
+    assert [days_per_shard(n) for n in (0, 5_000, 20_000, 50_000, 1_000_000)] == [5, 5, 5, 2, 1]
+    for services in (5_000, 50_000):
+        assert days_per_shard(services) * services <= max(
+            INTRINSIC_SERVICE_DAYS_PER_SHARD, services
+        )
+
+
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 def test_shard_counts_give_the_same_recommendations(
     engine: Engine, tmp_path: Path, store_url: str
@@ -132,15 +146,13 @@ def test_two_processes_give_the_in_process_answer(
         "SLO_RECOMMENDATION_SHARD_SIZE": "23",  # two shards
     }.items():
         monkeypatch.setenv(name, value)
-    # The forkserver imports the code location once; each step's process forks from it.
-    forkserver = {"preload_modules": ["pipelines.definitions"]}
-    multiprocess = {"max_concurrent": 2, "start_method": {"forkserver": forkserver}}
     (tmp_path / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
         result = dg.execute_job(
             dg.reconstructable(recommendation_chain_job),
             instance=instance,
-            run_config={"execution": {"config": {"multiprocess": multiprocess}}},
+            # Forked from a server that imported the code location and the instance's storage.
+            run_config={"execution": multiprocess_execution(2)},
             tags={"dagster/partition": LAST},
         )
         assert result.success

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from analytics.composite_availability import Edge
 from analytics.composite_inputs import (
@@ -329,3 +330,22 @@ def test_totals_name_the_method_used_most_and_break_ties_by_name() -> None:
     assert totals["method"].to_list() == ["mixed", "failed_calls"]
     assert totals["requests"].to_list() == [30.0, 20.0]
     assert totals["capped_requests"].to_list() == [10.0, 10.0]
+
+
+def test_callers_estimated_in_chunks_give_the_estimate_of_the_whole_fleet_at_once(
+    fleet: Any,
+) -> None:
+    """The chunks bound memory, not the answer: each caller's rows are the same whether its
+    chunk holds one service or every one (its dependencies' hours come from the whole day), to
+    the last bits that polars's threaded sums leave (two runs of one chunking differ there)."""
+    _, telemetry, edges, nodes, sli = fleet
+    calls = service_graph_hourly(telemetry)
+    assumed = assumed_externals(nodes)
+    whole = intrinsic_hourly(sli, edges, calls, assumed, callers_per_chunk=len(nodes) + 1)
+    for size in (1, 7):
+        chunked = intrinsic_hourly(sli, edges, calls, assumed, callers_per_chunk=size)
+        assert_frame_equal(
+            chunked.sort("service", "hour"), whole.sort("service", "hour"), rel_tol=1e-12
+        )
+    assert whole.height == sli.filter(pl.col("has_data") & (pl.col("requests") > 0)).height
+    assert set(whole["method"]) >= {"failed_calls"}

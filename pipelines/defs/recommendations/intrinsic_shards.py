@@ -42,6 +42,16 @@ from telemetry.sli_sources import day_bounds
 #: Days of the lookback per shard: 30 days make 6 steps, enough to keep two processes busy and
 #: few enough that a step's start-up stays a small share of its work.
 INTRINSIC_DAYS_PER_SHARD = 5
+#: A shard holds its days' results until it writes them: past this many service-days (20,000
+#: services × 5 days) a shard takes fewer days, so a 50,000-service fleet runs 2 days a step.
+INTRINSIC_SERVICE_DAYS_PER_SHARD = 100_000
+
+
+def days_per_shard(services: int) -> int:
+    """Days of the lookback one `intrinsic_days` step takes for a fleet of this size."""
+    return max(
+        1, min(INTRINSIC_DAYS_PER_SHARD, INTRINSIC_SERVICE_DAYS_PER_SHARD // max(services, 1))
+    )
 
 
 @dataclass(frozen=True)
@@ -60,9 +70,11 @@ def plan_intrinsic_days(
     _, day_end = day_bounds(context.partition_time_window.start.date())
     start, _ = lookback_window(day_end)
     with store.connect() as engine:
-        assumed = dict(assumed_externals(load_service_metadata(engine)))
-    for first in range(0, LOOKBACK_DAYS, INTRINSIC_DAYS_PER_SHARD):
-        days = min(INTRINSIC_DAYS_PER_SHARD, LOOKBACK_DAYS - first)
+        nodes = load_service_metadata(engine)
+    assumed = dict(assumed_externals(nodes))
+    per_shard = days_per_shard(len(nodes))
+    for first in range(0, LOOKBACK_DAYS, per_shard):
+        days = min(per_shard, LOOKBACK_DAYS - first)
         shard = DayShard(start + timedelta(days=first), days, assumed)
         yield dg.DynamicOutput(shard, mapping_key=f"days_{first:03d}")
 
@@ -89,7 +101,10 @@ def intrinsic_days(
         )
         calls = service_graph_hourly.filter(pl.col("hour") >= lo, pl.col("hour") < hi)
         parts.append(intrinsic_hourly(sli.collect(), edges, calls.collect(), shard.assumed))
-    return pl.concat(parts) if parts else pl.DataFrame(schema=INTRINSIC_HOURLY_SCHEMA)
+    # Not rechunked: the parts are written as they are, not copied into one block first.
+    return (
+        pl.concat(parts, rechunk=False) if parts else pl.DataFrame(schema=INTRINSIC_HOURLY_SCHEMA)
+    )
 
 
 @dg.op(
