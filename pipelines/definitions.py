@@ -22,11 +22,7 @@ from pipelines.defs.recommendations.assets import (
     scc_condensation,
 )
 from pipelines.defs.recommendations.automation import graph_changed, recommendations_job
-from pipelines.defs.recommendations.checks import (
-    every_service_recommended,
-    targets_in_range,
-    tiers_are_ordered,
-)
+from pipelines.defs.recommendations.checks import recommendations_publishable
 from pipelines.defs.recommendations.intrinsic_shards import intrinsic_availability
 from pipelines.defs.recommendations.shards import slo_recommendations
 from pipelines.defs.telemetry.assets import (
@@ -39,6 +35,7 @@ from pipelines.defs.telemetry.automation import daily_job, daily_schedule
 from pipelines.defs.telemetry.checks import sli_hourly_completeness, sli_hourly_counts_are_possible
 from pipelines.notifications import WebhookResource
 from pipelines.resources import OperationalStoreResource, PolarsParquetIOManager, TelemetryResource
+from pipelines.step_processes import local_executor
 
 
 def build_resources() -> dict[str, object]:
@@ -72,9 +69,7 @@ DAILY_ASSETS = [
 DAILY_CHECKS = [
     sli_hourly_counts_are_possible,
     sli_hourly_completeness,
-    tiers_are_ordered,
-    targets_in_range,
-    every_service_recommended,
+    recommendations_publishable,
 ]
 
 
@@ -87,7 +82,7 @@ def build_executor() -> dg.ExecutorDefinition:
         from dagster_k8s import k8s_job_executor
 
         return k8s_job_executor
-    return dg.multi_or_in_process_executor
+    return local_executor
 
 
 defs = dg.Definitions(

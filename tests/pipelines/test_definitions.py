@@ -107,3 +107,27 @@ def test_the_instances_run_one_hourly_files_run_at_a_time(tmp_path: Path) -> Non
         blocked([])  # the daemon's first pass sets the pool's limit to the default
         assert blocked([record])
         assert not blocked([])
+
+
+def test_steps_fork_from_a_preloaded_server_unless_the_run_says_otherwise() -> None:
+    """Dagster's own default start is spawn (every step imports the code location again); the
+    jobs' executor defaults to the forkserver with the code location and storage preloaded."""
+    from pipelines.definitions import defs, recommendations_job
+    from pipelines.step_processes import FORKSERVER_PRELOAD, local_executor
+
+    assert defs.resolve_job_def(recommendations_job.name).executor_def is local_executor
+
+    def resolved(config: dict[str, object]) -> dict[str, object]:
+        result = local_executor.config_schema.resolve_config({"config": config})
+        assert result.success
+        return result.value["config"]  # type: ignore[no-any-return,index]
+
+    default = resolved({"multiprocess": {"max_concurrent": 2}})["multiprocess"]
+    assert default["max_concurrent"] == 2  # type: ignore[index]
+    assert default["start_method"] == {  # type: ignore[index]
+        "forkserver": {"preload_modules": list(FORKSERVER_PRELOAD)}
+    }
+    assert resolved({})["multiprocess"]["start_method"]["forkserver"]  # type: ignore[index]
+    assert "in_process" in resolved({"in_process": {}})
+    spawned = resolved({"multiprocess": {"start_method": {"spawn": {}}}})
+    assert spawned["multiprocess"]["start_method"] == {"spawn": {}}  # type: ignore[index]

@@ -19,7 +19,7 @@ from pipelines.defs.recommendations.assets import (
     graph_snapshot,
     scc_condensation,
 )
-from pipelines.defs.recommendations.checks import every_service_recommended
+from pipelines.defs.recommendations.checks import recommendations_publishable
 from pipelines.defs.recommendations.intrinsic_shards import intrinsic_availability
 from pipelines.defs.recommendations.shards import slo_recommendations
 from pipelines.defs.telemetry.assets import service_graph_hourly, sli_daily, sli_hourly
@@ -59,7 +59,7 @@ def test_days_only_in_sli_daily_give_the_all_hourly_totals(
     source, days = fleet.source, fleet.days
     fleet.materialize_each_day(materialize_day, TELEMETRY)
     last = days[-1]
-    run = [*TELEMETRY, *CHAIN, every_service_recommended]
+    run = [*TELEMETRY, *CHAIN, recommendations_publishable]
 
     assert materialize_day(run, source, last, selection=[a.key for a in CHAIN]).success
     hourly = _chain_outputs(materialize_day.warehouse, last)

@@ -21,11 +21,7 @@ from pipelines.defs.recommendations.assets import (
     published_recommendations,
     scc_condensation,
 )
-from pipelines.defs.recommendations.checks import (
-    every_service_recommended,
-    targets_in_range,
-    tiers_are_ordered,
-)
+from pipelines.defs.recommendations.checks import recommendations_publishable
 from pipelines.defs.recommendations.intrinsic_shards import intrinsic_availability
 from pipelines.defs.recommendations.shards import slo_recommendations
 from pipelines.defs.telemetry.assets import service_graph_hourly, sli_hourly
@@ -55,7 +51,7 @@ def test_recommendations_for_every_service_bounded_by_dependencies(
         slo_recommendations,
         published_recommendations,
     ]
-    checks = [tiers_are_ordered, targets_in_range, every_service_recommended]
+    checks = [recommendations_publishable]
     result = materialize_day(
         [*TELEMETRY_DAY, *chain, *checks], source, last.isoformat(),
         selection=[a.key for a in chain],
