@@ -155,9 +155,7 @@ def _set_up(args: argparse.Namespace, root: Path, url: str) -> tuple[float, floa
     if marker and marker.exists() and json.loads(marker.read_text())["made_for"] != made_for:
         shutil.rmtree(marker.parent)  # made on another day: its partitions are not this run's
     if cache and (cache / SET_UP).exists():
-        shutil.copytree(cache, root, copy_function=os.link, dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("store.db*", SET_UP))  # fmt: skip
-        shutil.copy2(cache / "store.db", root / "store.db")
+        _link_fleet(cache, root)
         figures = json.loads((cache / SET_UP).read_text(encoding="utf-8"))
         return 0.0, 0.0, figures["generator_gb"], figures["telemetry_gb"]
     started = time.perf_counter()
@@ -191,12 +189,18 @@ def _set_up(args: argparse.Namespace, root: Path, url: str) -> tuple[float, floa
             telemetry_gb = usage.ru_maxrss / 1024 / 1024
     telemetry_time = time.perf_counter() - started
     if cache:
-        shutil.copytree(root, cache, copy_function=os.link, dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("store.db*"))  # fmt: skip
-        shutil.copy2(root / "store.db", cache / "store.db")
+        _link_fleet(root, cache)
         figures = {"generator_gb": generator_gb, "telemetry_gb": telemetry_gb, "made_for": made_for}
         (cache / SET_UP).write_text(json.dumps(figures), encoding="utf-8")
     return setup, telemetry_time, generator_gb, telemetry_gb
+
+
+def _link_fleet(source: Path, target: Path) -> None:
+    """A set-up's files as hard links (the chain only adds files beside them), its store as a
+    copy (the chain writes to it); never the cache's marker."""
+    shutil.copytree(source, target, copy_function=os.link, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("store.db*", SET_UP))  # fmt: skip
+    shutil.copy2(source / "store.db", target / "store.db")
 
 
 #: The file that marks a fleet cache as complete, with the set-up's peak RSS figures.
