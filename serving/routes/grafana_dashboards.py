@@ -21,6 +21,7 @@ from serving.routes.slo_alerts import SloPeriod, active_slo_rules
 from serving.service_id import ServiceIdPath
 from store.active_slo_services import services_with_active_slo
 from store.slo_decisions import active_slo
+from store.storable_text import StorableStr
 from telemetry.alert_rules import RuleSet
 from telemetry.grafana_dashboards import dashboard_json, fleet_dashboard, service_dashboard
 
@@ -73,7 +74,7 @@ def get_fleet_grafana_dashboard(
         Query(ge=1, le=MAX_FLEET_SERVICES, description="Services shown at most, most critical "
               "first (critical, high, medium, low; then by id)."),
     ] = 20,
-    team: Annotated[str | None, Query(min_length=1, max_length=255,
+    team: Annotated[StorableStr | None, Query(min_length=1, max_length=255,
                                       description="Only this team's services.")] = None,
     period_days: SloPeriod = None,
 ) -> JSONResponse:  # fmt: skip

@@ -127,6 +127,9 @@ def test_the_fleet_overview_shows_services_with_an_slo_most_critical_first(
     for bad in ({"limit": 0}, {"limit": 101}):
         refused = client.get(FLEET, params=bad)
         assert refused.status_code == 422 and "limit" in refused.text
+    # A NUL byte no database column can hold (PostgreSQL refused it with a 500): 422, named.
+    refused = client.get(FLEET, params={"team": "\x00"})
+    assert refused.status_code == 422 and "team" in refused.text
 
 
 def test_both_dashboards_are_in_the_openapi_document(client: TestClient) -> None:
